@@ -1,0 +1,182 @@
+//! readygate: wait until dependencies are really ready, then exit or exec.
+//!
+//! `main` only calls [`run`] and acts on its [`Finish`]. Here the raw
+//! arguments become a validated [`config::Config`], logging is set up with
+//! secret redaction, and the wait loop runs; the outcome maps to an exit code
+//! in [`exit_code`], the one place that does so.
+
+pub mod cli;
+pub mod config;
+pub mod duration;
+pub mod probe;
+pub mod report;
+pub mod schedule;
+pub mod secret;
+pub mod target;
+pub mod wait;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::config::{Config, Env};
+use crate::secret::Redactor;
+use crate::wait::{Outcome, Signal};
+
+/// Exit codes; the README repeats this table.
+pub mod code {
+    pub const READY: u8 = 0;
+    pub const NOT_READY: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const PERMANENT: u8 = 3;
+    pub const NOT_EXECUTABLE: u8 = 126;
+    pub const NOT_FOUND: u8 = 127;
+    pub const SIGINT: u8 = 130;
+    pub const SIGTERM: u8 = 143;
+}
+
+/// What `main` should do when readygate is done.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Finish {
+    Exit(u8),
+    /// Replace the process with this command.
+    Exec(Vec<String>),
+}
+
+/// The exit code for a finished wait; `Ready` means exec when there is a command.
+pub fn exit_code(outcome: &Outcome) -> u8 {
+    match outcome {
+        Outcome::Ready { .. } => code::READY,
+        Outcome::TimedOut { .. } => code::NOT_READY,
+        Outcome::Permanent { .. } => code::PERMANENT,
+        Outcome::Stopped {
+            signal: Signal::Term,
+            ..
+        } => code::SIGTERM,
+        Outcome::Stopped {
+            signal: Signal::Int,
+            ..
+        } => code::SIGINT,
+    }
+}
+
+fn usage_error(message: &str) -> Finish {
+    eprintln!("readygate: error: {}", probe::one_line(message));
+    Finish::Exit(code::USAGE)
+}
+
+/// Runs readygate with these arguments and environment.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return Finish::Exit(code::READY);
+            }
+            let rendered = e.to_string();
+            let first = rendered
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            return usage_error(&format!("{first}; see readygate --help"));
+        }
+    };
+    match config::disabled(&env) {
+        Err(e) => return usage_error(&e.0),
+        Ok(true) => {
+            eprintln!("readygate: READYGATE_DISABLED is true: not waiting for anything");
+            return if cli.command.is_empty() {
+                Finish::Exit(code::READY)
+            } else {
+                Finish::Exec(cli.command)
+            };
+        }
+        Ok(false) => {}
+    }
+    let config = match Config::new(cli, &env) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e.0),
+    };
+    let redactor = Redactor::new(config.secrets.clone());
+    if config.print_config {
+        print!("{}", redactor.clean(&config.describe()));
+        return Finish::Exit(code::READY);
+    }
+    report::init_logging(
+        config.log_format,
+        config.log_filter.as_deref(),
+        config.quiet,
+        redactor,
+    );
+    if config.insecure {
+        tracing::warn!("--insecure: TLS certificates are NOT verified; anyone on the path can pose as the server");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return Finish::Exit(code::USAGE);
+        }
+    };
+    let finish = runtime.block_on(wait_or_check(config));
+    // Stop DNS lookups still running on blocking threads before exec or exit.
+    runtime.shutdown_background();
+    finish
+}
+
+use crate::cli::Cli;
+
+async fn wait_or_check(config: Config) -> Finish {
+    let total = config.targets.len();
+    if config.once {
+        let results = wait::check_once(config.probes(), config.wait.attempt_timeout).await;
+        let mut all = true;
+        for (name, result) in results {
+            match result {
+                Ok(()) => tracing::info!(target_url = %name, "ready: {name}"),
+                Err(e) => {
+                    all = false;
+                    tracing::error!(target_url = %name, class = e.class.as_str(), "not ready: {name}: {e}");
+                }
+            }
+        }
+        return Finish::Exit(if all { code::READY } else { code::NOT_READY });
+    }
+    let outcome = wait::wait_all(config.probes(), &config.wait, stop_signal()).await;
+    if !matches!(outcome, Outcome::Ready { .. }) || config.command.is_empty() {
+        report::summary(&outcome, total);
+    }
+    match outcome {
+        Outcome::Ready { elapsed } if !config.command.is_empty() => {
+            tracing::info!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                "all {total} targets ready after {}; running {}",
+                duration::show(elapsed),
+                config.command[0]
+            );
+            Finish::Exec(config.command)
+        }
+        other => Finish::Exit(exit_code(&other)),
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() -> Signal {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => Signal::Term,
+            _ = int.recv() => Signal::Int,
+        },
+        _ => std::future::pending().await,
+    }
+}

@@ -1,0 +1,29 @@
+//! The `readygate` binary: run, then exit or become the command.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitCode};
+
+use readygate::{code, config, run, Finish};
+
+fn main() -> ExitCode {
+    let env = match config::process_env() {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("readygate: error: {e}");
+            return ExitCode::from(code::USAGE);
+        }
+    };
+    match run(std::env::args_os(), env) {
+        Finish::Exit(code) => ExitCode::from(code),
+        Finish::Exec(command) => {
+            // Only returns on failure.
+            let err = Command::new(&command[0]).args(&command[1..]).exec();
+            let status = match err.kind() {
+                std::io::ErrorKind::NotFound => code::NOT_FOUND,
+                _ => code::NOT_EXECUTABLE,
+            };
+            eprintln!("readygate: error: cannot run {:?}: {err}", command[0]);
+            ExitCode::from(status)
+        }
+    }
+}

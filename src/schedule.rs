@@ -1,0 +1,102 @@
+//! When to try again. A fixed interval must choose between latency and load;
+//! the default schedule does not: it polls every 100 ms for the first two
+//! seconds (most dependencies come up within that, and are then seen within
+//! about 50 ms), then slows down linearly to one attempt every 800 ms by the
+//! tenth second, which keeps a long wait under 2 attempts a second while a
+//! late dependency is still seen within a second.
+
+use std::time::Duration;
+
+use crate::probe::Class;
+
+const FAST: Duration = Duration::from_millis(100);
+const FAST_FOR: Duration = Duration::from_secs(2);
+const SLOW: Duration = Duration::from_millis(800);
+const SLOW_FROM: Duration = Duration::from_secs(10);
+/// After "too many connections", wait this long (plus jitter) before the
+/// next try, so the app being waited for can take the free slots.
+const CROWDED: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// The default: fast at first, then slower; see the module docs.
+    Adaptive,
+    /// `--interval`: the same delay every time.
+    Fixed(Duration),
+}
+
+impl Schedule {
+    /// The time from the start of one attempt to the start of the next, for
+    /// an attempt that began `elapsed` after the wait started and failed with
+    /// `class`. `seed` spreads a fleet of gates apart when backing off.
+    pub fn delay(self, elapsed: Duration, class: Class, seed: u64) -> Duration {
+        let base = match self {
+            Schedule::Fixed(d) => d,
+            Schedule::Adaptive if elapsed < FAST_FOR => FAST,
+            Schedule::Adaptive if elapsed >= SLOW_FROM => SLOW,
+            Schedule::Adaptive => {
+                let progress =
+                    (elapsed - FAST_FOR).as_secs_f64() / (SLOW_FROM - FAST_FOR).as_secs_f64();
+                FAST + (SLOW - FAST).mul_f64(progress)
+            }
+        };
+        if class == Class::TooManyConnections {
+            return base.max(CROWDED + jitter(seed, CROWDED));
+        }
+        base
+    }
+}
+
+/// A pseudo-random duration in `[0, max)` derived from `seed` (splitmix64);
+/// good enough to spread retries, no RNG crate needed.
+pub fn jitter(seed: u64, max: Duration) -> Duration {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    max.mul_f64((z >> 11) as f64 / (1u64 << 53) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn adaptive_is_fast_then_slow() {
+        let s = Schedule::Adaptive;
+        assert_eq!(s.delay(ms(0), Class::Refused, 1), ms(100));
+        assert_eq!(s.delay(ms(1999), Class::Schema, 1), ms(100));
+        assert_eq!(s.delay(ms(6000), Class::Schema, 1), ms(450));
+        assert_eq!(s.delay(ms(60_000), Class::Schema, 1), ms(800));
+    }
+
+    #[test]
+    fn adaptive_stays_under_two_attempts_a_second_over_a_minute() {
+        let (mut t, mut attempts) = (Duration::ZERO, 0);
+        while t < Duration::from_secs(60) {
+            t += Schedule::Adaptive.delay(t, Class::Schema, 0);
+            attempts += 1;
+        }
+        assert!(attempts <= 120, "{attempts} attempts in 60 s");
+        assert!(
+            attempts >= 60,
+            "{attempts} attempts in 60 s is slower than promised"
+        );
+    }
+
+    #[test]
+    fn crowded_servers_get_backed_off_with_spread() {
+        let a = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, 1);
+        let b = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, 2);
+        assert!(a >= CROWDED && b >= CROWDED && a != b);
+        assert!(a < CROWDED * 2 && b < CROWDED * 2);
+        assert_eq!(
+            Schedule::Fixed(ms(5000)).delay(ms(0), Class::TooManyConnections, 1),
+            ms(5000)
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! Keeping secrets out of every byte readygate writes.
+//!
+//! Two layers: anything that displays a URL renders it with [`redact_url`], and
+//! every log line passes through a [`Redactor`] that blanks the literal secrets
+//! the configuration holds, so an error a library formats with a password
+//! inside still comes out clean.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use percent_encoding::percent_decode_str;
+use url::Url;
+
+/// What a secret is replaced with.
+pub const MASK: &str = "***";
+
+/// Secrets shorter than this are not blanked in free text: replacing every
+/// `a` of a one-letter password would make output unreadable. URLs and headers
+/// are still redacted structurally, whatever the length.
+const MIN_LITERAL_LEN: usize = 4;
+
+/// True for query parameter names that carry secrets (`password`, `token`,
+/// `api_key`, `client_secret`, `sslpassword`, ...).
+pub fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    [
+        "pass",
+        "pwd",
+        "token",
+        "secret",
+        "key",
+        "auth",
+        "credential",
+        "signature",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+}
+
+/// Renders a URL with its password and secret query values masked.
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Only fails for URLs that cannot have a password, which is then absent.
+        let _ = shown.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_param(&k) {
+                    MASK.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // `extend_pairs` percent-encodes the mask; show it plainly.
+    shown.to_string().replace("%2A%2A%2A", MASK)
+}
+
+/// The secrets found in a URL: its password (as written and decoded) and the
+/// values of secret-looking query parameters.
+pub fn url_secrets(url: &Url) -> Vec<String> {
+    let mut found = Vec::new();
+    if let Some(password) = url.password() {
+        found.push(password.to_string());
+        if let Ok(decoded) = percent_decode_str(password).decode_utf8() {
+            found.push(decoded.into_owned());
+        }
+    }
+    for (k, v) in url.query_pairs() {
+        if is_secret_param(&k) {
+            found.push(v.into_owned());
+        }
+    }
+    if let Some(query) = url.query() {
+        for pair in query.split('&') {
+            if let Some((k, v)) = pair.split_once('=') {
+                if is_secret_param(k) {
+                    found.push(v.to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Blanks known secret strings out of free text.
+#[derive(Clone, Debug, Default)]
+pub struct Redactor {
+    secrets: Arc<Vec<String>>,
+}
+
+impl Redactor {
+    /// A redactor for these secrets; each is also matched in its JSON-escaped
+    /// form, so JSON log lines are covered.
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut all: Vec<String> = Vec::new();
+        for s in secrets {
+            if s.chars().count() < MIN_LITERAL_LEN {
+                continue;
+            }
+            let escaped = serde_json::to_string(&s).unwrap_or_default();
+            let escaped = escaped.trim_matches('"').to_string();
+            if escaped != s {
+                all.push(escaped);
+            }
+            all.push(s);
+        }
+        // Longest first, so a secret containing another is blanked whole.
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all.dedup();
+        Redactor {
+            secrets: Arc::new(all),
+        }
+    }
+
+    /// `text` with every known secret replaced by [`MASK`].
+    pub fn clean(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for secret in self.secrets.iter() {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), MASK);
+            }
+        }
+        out
+    }
+}
+
+/// A writer that redacts each write before passing it on. The log formatter
+/// writes one whole line per call, so a secret is never split across writes.
+pub struct RedactingWriter<W> {
+    inner: W,
+    redactor: Redactor,
+}
+
+impl<W: Write> RedactingWriter<W> {
+    pub fn new(inner: W, redactor: Redactor) -> Self {
+        RedactingWriter { inner, redactor }
+    }
+}
+
+impl<W: Write> Write for RedactingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.inner
+            .write_all(self.redactor.clean(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_password_and_secret_params_are_masked() {
+        let url = Url::parse("postgres://app:s3cr%40t@db:5432/x?sslmode=require&api_token=abc123")
+            .unwrap();
+        let shown = redact_url(&url);
+        assert_eq!(
+            shown,
+            "postgres://app:***@db:5432/x?sslmode=require&api_token=***"
+        );
+        let secrets = url_secrets(&url);
+        assert!(secrets.contains(&"s3cr@t".to_string()));
+        assert!(secrets.contains(&"abc123".to_string()));
+    }
+
+    #[test]
+    fn redactor_blanks_plain_and_json_escaped_forms() {
+        let r = Redactor::new(["pa\"ss-word".to_string(), "ab".to_string()]);
+        assert_eq!(r.clean("x pa\"ss-word y"), "x *** y");
+        assert_eq!(r.clean(r#"{"m":"pa\"ss-word"}"#), r#"{"m":"***"}"#);
+        assert_eq!(r.clean("ab stays"), "ab stays");
+    }
+}

@@ -1,0 +1,426 @@
+//! The wait loop: checks every target concurrently on its own schedule until
+//! all are ready, the deadline passes, a signal arrives, or (with
+//! `--fail-fast`) one fails permanently. A target that passed is not checked
+//! again. It logs a line when a target becomes ready and a "still waiting"
+//! line per unready target every `progress_every`; never one per attempt.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout, Instant};
+
+use crate::duration::show;
+use crate::probe::{Check, NotReady};
+use crate::schedule::Schedule;
+
+/// How to wait.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `None` waits forever.
+    pub timeout: Option<Duration>,
+    pub attempt_timeout: Duration,
+    pub schedule: Schedule,
+    pub progress_every: Duration,
+    pub fail_fast: bool,
+}
+
+/// A target as the loop sees it: a redacted name and its probe.
+pub struct Watched<C> {
+    pub name: String,
+    pub check: C,
+}
+
+/// A signal that stops the wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Term,
+    Int,
+}
+
+/// A target that was not ready when the wait ended, with its last error
+/// (`None` if no attempt had finished yet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unready {
+    pub name: String,
+    pub last: Option<NotReady>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ready {
+        elapsed: Duration,
+    },
+    TimedOut {
+        elapsed: Duration,
+        unready: Vec<Unready>,
+    },
+    Stopped {
+        signal: Signal,
+        elapsed: Duration,
+        unready: Vec<Unready>,
+    },
+    /// `--fail-fast`: this target failed in a way waiting will not fix.
+    Permanent {
+        elapsed: Duration,
+        failed: Unready,
+    },
+}
+
+enum Event {
+    Ready(usize),
+    NotReady(usize, NotReady),
+}
+
+/// Waits for every target; see the module docs.
+pub async fn wait_all<C: Check>(
+    targets: Vec<Watched<C>>,
+    opts: &Options,
+    stop: impl Future<Output = Signal>,
+) -> Outcome {
+    let start = Instant::now();
+    let deadline = opts.timeout.map(|t| start + t);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    let mut names = Vec::with_capacity(targets.len());
+    for (i, target) in targets.into_iter().enumerate() {
+        names.push(target.name);
+        let watch = Watch {
+            index: i,
+            opts: opts.clone(),
+            start,
+            deadline,
+            events: tx.clone(),
+        };
+        tasks.spawn(watch.run(target.check));
+    }
+    drop(tx);
+    let mut last: Vec<Option<NotReady>> = vec![None; names.len()];
+    let mut ready = vec![false; names.len()];
+    let mut progress = tokio::time::interval_at(start + opts.progress_every, opts.progress_every);
+    progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let unready = |ready: &[bool], last: &[Option<NotReady>]| -> Vec<Unready> {
+        (0..names.len())
+            .filter(|&i| !ready[i])
+            .map(|i| Unready {
+                name: names[i].clone(),
+                last: last[i].clone(),
+            })
+            .collect()
+    };
+    if names.is_empty() {
+        return Outcome::Ready {
+            elapsed: Duration::ZERO,
+        };
+    }
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            biased;
+            signal = &mut stop => {
+                return Outcome::Stopped { signal, elapsed: start.elapsed(), unready: unready(&ready, &last) };
+            }
+            event = rx.recv() => match event {
+                Some(Event::Ready(i)) => {
+                    ready[i] = true;
+                    let elapsed = start.elapsed();
+                    tracing::info!(target_url = %names[i], elapsed_ms = elapsed.as_millis() as u64, "{} is ready after {}", names[i], show(elapsed));
+                    if ready.iter().all(|&r| r) {
+                        return Outcome::Ready { elapsed };
+                    }
+                }
+                Some(Event::NotReady(i, e)) => {
+                    tracing::debug!(target_url = %names[i], class = e.class.as_str(), "{} not ready: {e}", names[i]);
+                    if opts.fail_fast && e.class.is_permanent() {
+                        return Outcome::Permanent { elapsed: start.elapsed(), failed: Unready { name: names[i].clone(), last: Some(e) } };
+                    }
+                    last[i] = Some(e);
+                }
+                // Every watcher ended without all targets ready: only when the
+                // deadline left no time for another attempt.
+                None => return Outcome::TimedOut { elapsed: start.elapsed(), unready: unready(&ready, &last) },
+            },
+            _ = until(deadline) => {
+                // Attempts cut off by the deadline report at the same instant.
+                tokio::task::yield_now().await;
+                while let Ok(Event::NotReady(i, e)) = rx.try_recv() {
+                    last[i] = Some(e);
+                }
+                let elapsed = start.elapsed();
+                // A target whose first attempt never finished hung all along.
+                for slot in last.iter_mut().filter(|l| l.is_none()) {
+                    *slot = Some(NotReady::timeout(elapsed));
+                }
+                return Outcome::TimedOut { elapsed, unready: unready(&ready, &last) };
+            }
+            _ = progress.tick() => {
+                let elapsed = show(start.elapsed());
+                for u in unready(&ready, &last) {
+                    let why = u.last.as_ref().map_or_else(|| "first attempt still running".to_string(), ToString::to_string);
+                    let class = u.last.as_ref().map_or("pending", |e| e.class.as_str());
+                    tracing::info!(target_url = %u.name, class, elapsed_ms = start.elapsed().as_millis() as u64, "still waiting for {} after {elapsed}: {why}", u.name);
+                }
+            }
+        }
+    }
+}
+
+async fn until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One target's retry loop.
+struct Watch {
+    index: usize,
+    opts: Options,
+    start: Instant,
+    deadline: Option<Instant>,
+    events: mpsc::UnboundedSender<Event>,
+}
+
+impl Watch {
+    async fn run<C: Check>(self, mut check: C) {
+        let seed = u64::from(std::process::id()) << 16 | self.index as u64;
+        for attempt in 0u64.. {
+            let began = Instant::now();
+            let budget = match self.deadline {
+                Some(d) => self
+                    .opts
+                    .attempt_timeout
+                    .min(d.saturating_duration_since(began)),
+                None => self.opts.attempt_timeout,
+            };
+            if budget.is_zero() {
+                return;
+            }
+            let result = timeout(budget, check.check(budget))
+                .await
+                .unwrap_or_else(|_| Err(NotReady::timeout(budget)));
+            let err = match result {
+                Ok(()) => {
+                    let _ = self.events.send(Event::Ready(self.index));
+                    return;
+                }
+                Err(e) => e,
+            };
+            let delay = self.opts.schedule.delay(
+                began - self.start,
+                err.class,
+                seed.wrapping_add(attempt << 32),
+            );
+            if self.events.send(Event::NotReady(self.index, err)).is_err() {
+                return;
+            }
+            sleep_until(began + delay).await;
+        }
+    }
+}
+
+/// `--once`: one attempt at every target, concurrently; results in order.
+pub async fn check_once<C: Check>(
+    targets: Vec<Watched<C>>,
+    attempt_timeout: Duration,
+) -> Vec<(String, Result<(), NotReady>)> {
+    let mut tasks = JoinSet::new();
+    let mut results: Vec<(String, Result<(), NotReady>)> = Vec::new();
+    for (i, Watched { name, mut check }) in targets.into_iter().enumerate() {
+        results.push((name, Ok(())));
+        tasks.spawn(async move {
+            let r = timeout(attempt_timeout, check.check(attempt_timeout))
+                .await
+                .unwrap_or_else(|_| Err(NotReady::timeout(attempt_timeout)));
+            (i, r)
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok((i, r)) = joined {
+            results[i].1 = r;
+        }
+    }
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Class;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    /// Ready from `ready_at` after the test starts; counts attempts.
+    struct Fake {
+        ready_at: Option<Duration>,
+        class: Class,
+        hang: bool,
+        start: Instant,
+        attempts: Arc<AtomicU32>,
+    }
+
+    impl Fake {
+        fn new(ready_at: Option<Duration>) -> (Self, Arc<AtomicU32>) {
+            let attempts = Arc::new(AtomicU32::new(0));
+            (
+                Fake {
+                    ready_at,
+                    class: Class::Refused,
+                    hang: false,
+                    start: Instant::now(),
+                    attempts: attempts.clone(),
+                },
+                attempts,
+            )
+        }
+    }
+
+    impl Check for Fake {
+        async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
+            self.attempts.fetch_add(1, Ordering::SeqCst);
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            match self.ready_at {
+                Some(t) if self.start.elapsed() >= t => Ok(()),
+                _ => Err(NotReady::new(self.class, "not yet")),
+            }
+        }
+    }
+
+    fn opts(timeout: Option<u64>) -> Options {
+        Options {
+            timeout: timeout.map(Duration::from_secs),
+            attempt_timeout: Duration::from_secs(5),
+            schedule: Schedule::Adaptive,
+            progress_every: Duration::from_secs(10),
+            fail_fast: false,
+        }
+    }
+
+    fn watched(name: &str, f: Fake) -> Watched<Fake> {
+        Watched {
+            name: name.into(),
+            check: f,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ready_targets_are_seen_within_one_fast_interval_and_not_rechecked() {
+        let (a, a_count) = Fake::new(Some(Duration::from_millis(1230)));
+        let (b, b_count) = Fake::new(Some(Duration::ZERO));
+        let out = wait_all(
+            vec![watched("a", a), watched("b", b)],
+            &opts(Some(60)),
+            std::future::pending(),
+        )
+        .await;
+        let Outcome::Ready { elapsed } = out else {
+            panic!("{out:?}")
+        };
+        assert!(
+            elapsed >= Duration::from_millis(1230) && elapsed <= Duration::from_millis(1330),
+            "{elapsed:?}"
+        );
+        assert_eq!(
+            b_count.load(Ordering::SeqCst),
+            1,
+            "a ready target is not checked again"
+        );
+        assert_eq!(a_count.load(Ordering::SeqCst), 14);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn late_targets_are_seen_within_a_second() {
+        let (a, count) = Fake::new(Some(Duration::from_millis(61_234)));
+        let out = wait_all(vec![watched("a", a)], &opts(None), std::future::pending()).await;
+        let Outcome::Ready { elapsed } = out else {
+            panic!("{out:?}")
+        };
+        assert!(
+            elapsed - Duration::from_millis(61_234) < Duration::from_secs(1),
+            "{elapsed:?}"
+        );
+        let per_second = f64::from(count.load(Ordering::SeqCst)) / elapsed.as_secs_f64();
+        assert!(per_second <= 2.0, "{per_second} attempts/s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_reports_last_error_even_when_a_probe_hangs() {
+        let (a, _) = Fake::new(None);
+        let (mut b, _) = Fake::new(None);
+        b.hang = true;
+        let out = wait_all(
+            vec![watched("a", a), watched("b", b)],
+            &opts(Some(3)),
+            std::future::pending(),
+        )
+        .await;
+        let Outcome::TimedOut { elapsed, unready } = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(elapsed, Duration::from_secs(3));
+        assert_eq!(unready[0].last.as_ref().unwrap().reason, "not yet");
+        assert_eq!(unready[1].name, "b");
+        assert_eq!(
+            unready[1].last.as_ref().unwrap().class,
+            Class::Timeout,
+            "the hung attempt was cut at the deadline"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fail_fast_stops_on_permanent_errors_only() {
+        let (mut a, _) = Fake::new(None);
+        a.class = Class::Auth;
+        let mut o = opts(Some(10));
+        o.fail_fast = true;
+        let out = wait_all(vec![watched("a", a)], &o, std::future::pending()).await;
+        assert!(
+            matches!(out, Outcome::Permanent { elapsed, .. } if elapsed == Duration::ZERO),
+            "{out:?}"
+        );
+        let (b, _) = Fake::new(None);
+        let out = wait_all(vec![watched("b", b)], &o, std::future::pending()).await;
+        assert!(matches!(out, Outcome::TimedOut { .. }), "{out:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_signal_stops_the_wait_at_once() {
+        let (a, _) = Fake::new(None);
+        let stop = async {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            Signal::Term
+        };
+        let out = wait_all(vec![watched("a", a)], &opts(None), stop).await;
+        let Outcome::Stopped {
+            signal,
+            elapsed,
+            unready,
+        } = out
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            (signal, elapsed, unready.len()),
+            (Signal::Term, Duration::from_millis(1500), 1)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_checks_each_target_one_time() {
+        let (a, ac) = Fake::new(Some(Duration::ZERO));
+        let (b, bc) = Fake::new(None);
+        let results = check_once(
+            vec![watched("a", a), watched("b", b)],
+            Duration::from_secs(1),
+        )
+        .await;
+        assert!(results[0].1.is_ok() && results[1].1.is_err());
+        assert_eq!(
+            (ac.load(Ordering::SeqCst), bc.load(Ordering::SeqCst)),
+            (1, 1)
+        );
+    }
+}
