@@ -153,10 +153,15 @@ impl Merge<'_> {
             Some(v) if v.trim().is_empty() => {
                 err(var, "is set but empty; unset it or give a value")
             }
-            Some(v) => Ok(split(v)
-                .into_iter()
-                .map(|item| (item, var.to_string()))
-                .collect()),
+            Some(v) => match split(v) {
+                items if items.is_empty() => {
+                    err(var, "holds no values; unset it or give at least one")
+                }
+                items => Ok(items
+                    .into_iter()
+                    .map(|item| (item, var.to_string()))
+                    .collect()),
+            },
             None => Ok(Vec::new()),
         }
     }

@@ -32,6 +32,12 @@ impl Target {
             }
             other => format!("is not a valid URL ({other})"),
         })?;
+        if url.cannot_be_a_base() {
+            return Err(
+                "is not a URL with a host; write it as scheme://host:port, e.g. tcp://db:5432"
+                    .into(),
+            );
+        }
         let kind = match url.scheme() {
             "tcp" => Kind::Tcp,
             "http" | "https" => Kind::Http,

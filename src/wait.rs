@@ -147,7 +147,7 @@ pub async fn wait_all<C: Check>(
                 while let Ok(Event::NotReady(i, e)) = rx.try_recv() {
                     last[i] = Some(e);
                 }
-                let elapsed = start.elapsed();
+                let elapsed = opts.timeout.unwrap_or_else(|| start.elapsed());
                 // A target whose first attempt never finished hung all along.
                 for slot in last.iter_mut().filter(|l| l.is_none()) {
                     *slot = Some(NotReady::timeout(elapsed));

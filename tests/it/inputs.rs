@@ -1,0 +1,240 @@
+//! Bad input: each case exits 2 with one line that names the culprit.
+
+use crate::support::{readygate, run};
+
+const PG: &str = "postgres://app:pw@127.0.0.1:1/app";
+const WEB: &str = "http://127.0.0.1:1/health";
+
+#[test]
+fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
+    let huge = format!("tcp://{}:1", "a".repeat(5000));
+    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+        (vec!["ftp://x"], vec![], "target #1"),
+        (vec!["db:5432"], vec![], "target #1"),
+        (vec!["tcp://db"], vec![], "target #1"),
+        (vec!["tcp://db:70000"], vec![], "target #1"),
+        (vec!["tcp://dö b:1"], vec![], "target #1"),
+        (vec![&huge], vec![], "target #1"),
+        (vec![WEB, "gopher://x"], vec![], "target #2"),
+        (vec![], vec![], "no targets"),
+        (
+            vec![],
+            vec![("READYGATE_TARGETS", "  ")],
+            "READYGATE_TARGETS",
+        ),
+        (
+            vec![],
+            vec![("READYGATE_TARGETS", "tcp://a:1 nope")],
+            "READYGATE_TARGETS #2",
+        ),
+        (vec![WEB, "--timeout", "30"], vec![], "--timeout"),
+        (vec![WEB, "--timeout", "soon"], vec![], "--timeout"),
+        (vec![WEB, "--timeout=-1s"], vec![], "--timeout"),
+        (vec![WEB, "--timeout", "99999999999h"], vec![], "--timeout"),
+        (vec![WEB, "--timeout"], vec![], "--timeout"),
+        (
+            vec![WEB],
+            vec![("READYGATE_TIMEOUT", "30")],
+            "READYGATE_TIMEOUT",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_TIMEOUT", "")],
+            "READYGATE_TIMEOUT",
+        ),
+        (
+            vec![WEB, "--attempt-timeout", "0"],
+            vec![],
+            "--attempt-timeout",
+        ),
+        (vec![WEB, "--interval", "1ms"], vec![], "--interval"),
+        (vec![WEB, "--interval", "5"], vec![], "--interval"),
+        (
+            vec![WEB, "--progress-every", "0"],
+            vec![],
+            "--progress-every",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_ONCE", "maybe")],
+            "READYGATE_ONCE",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_FAIL_FAST", "2")],
+            "READYGATE_FAIL_FAST",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_DISABLED", "yes please")],
+            "READYGATE_DISABLED",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_QUIET", "🤫")],
+            "READYGATE_QUIET",
+        ),
+        (vec![WEB, "--log-format", "xml"], vec![], "--log-format"),
+        (
+            vec![WEB],
+            vec![("READYGATE_LOG_FORMAT", "yaml")],
+            "READYGATE_LOG_FORMAT",
+        ),
+        (vec![WEB], vec![("READYGATE_LOG", "[[[")], "READYGATE_LOG"),
+        (vec![PG, "--table", ""], vec![], "--table"),
+        (vec![PG, "--table", "a.b.c"], vec![], "--table"),
+        (
+            vec![PG],
+            vec![("READYGATE_TABLES", ",,,")],
+            "READYGATE_TABLES",
+        ),
+        (vec![WEB, "--table", "users"], vec![], "--table"),
+        (vec![WEB, "--sql", "SELECT true"], vec![], "--sql"),
+        (
+            vec![WEB, "--prisma-migrations"],
+            vec![],
+            "--prisma-migrations",
+        ),
+        (
+            vec![PG, "--prisma-migrations-dir", "/nonexistent/migrations"],
+            vec![],
+            "--prisma-migrations-dir",
+        ),
+        (
+            vec![PG, "--prisma-migrations-dir", "/"],
+            vec![],
+            "--prisma-migrations-dir",
+        ),
+        (vec![PG, "--http-status", "200"], vec![], "--http-status"),
+        (vec![WEB, "--http-status", "2xx"], vec![], "--http-status"),
+        (
+            vec![WEB, "--http-status", "299-200"],
+            vec![],
+            "--http-status",
+        ),
+        (vec![WEB, "--http-json", "status=OK"], vec![], "--http-json"),
+        (vec![WEB, "--http-json", "/a~2=x"], vec![], "--http-json"),
+        (
+            vec![WEB],
+            vec![("READYGATE_HTTP_JSON", "no pointer")],
+            "READYGATE_HTTP_JSON",
+        ),
+        (
+            vec![WEB, "--http-header", "NoColon"],
+            vec![],
+            "--http-header",
+        ),
+        (
+            vec![WEB, "--http-header", "Bad Name: v"],
+            vec![],
+            "--http-header",
+        ),
+        (
+            vec![WEB, "--http-header", "X-A: line\nbreak"],
+            vec![],
+            "--http-header",
+        ),
+        (
+            vec![WEB, "--ca-file", "/nonexistent/ca.pem"],
+            vec![],
+            "--ca-file",
+        ),
+        (vec![WEB, "--ca-file", "/etc/hostname"], vec![], "--ca-file"),
+        (
+            vec!["https://x/", "--ca-file", "/etc/hostname", "--insecure"],
+            vec![],
+            "--insecure",
+        ),
+        (vec![WEB, "--insecure"], vec![], "--insecure"),
+        (vec!["postgres://db/x?sslmode=bogus"], vec![], "target #1"),
+        (
+            vec!["postgres://db/x?sslrootcert=/nonexistent/root.crt"],
+            vec![],
+            "sslrootcert",
+        ),
+        (vec!["postgres://db/x?frobnicate=1"], vec![], "frobnicate"),
+        (vec![WEB, "--once", "--", "true"], vec![], "--once"),
+        (vec![WEB, "--bogus-flag"], vec![], "--bogus-flag"),
+        (vec![WEB, "--table"], vec![], "--table"),
+    ];
+    assert!(cases.len() >= 30);
+    for (args, env, culprit) in &cases {
+        let mut cmd = readygate();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let ran = run(&mut cmd);
+        let case = format!("args {args:?} env {env:?}");
+        assert_eq!(ran.code, Some(2), "{case}: {}", ran.stderr);
+        assert_eq!(
+            ran.stderr.lines().count(),
+            1,
+            "{case}: not one line: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.starts_with("readygate: error: "),
+            "{case}: {}",
+            ran.stderr
+        );
+        assert!(
+            ran.stderr.contains(culprit),
+            "{case}: {culprit:?} not named in {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{case}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn the_flag_wins_over_its_environment_twin() {
+    let ran = run(readygate()
+        .args(["tcp://127.0.0.1:1", "--timeout", "200ms"])
+        .env("READYGATE_TIMEOUT", "1h")
+        .env("READYGATE_TARGETS", "tcp://127.0.0.1:2"));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("gave up after 200ms"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("tcp://127.0.0.1:1") && !ran.stderr.contains("127.0.0.1:2"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn print_config_shows_the_resolved_configuration_without_connecting() {
+    let ran = run(readygate()
+        .args([
+            "--print-config",
+            "--table",
+            "users",
+            "--http-json",
+            "/status=OK",
+            WEB,
+        ])
+        .env("READYGATE_TARGETS", "ignored")
+        .arg(PG));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    for want in [
+        "postgres://app:***@127.0.0.1:1/app",
+        "timeout: 5m",
+        "postgres tables: users",
+        "http json: /status = \"OK\"",
+        "interval: adaptive",
+    ] {
+        assert!(ran.stdout.contains(want), "{want:?} not in {}", ran.stdout);
+    }
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    let ran = run(readygate().arg("--help"));
+    assert_eq!(ran.code, Some(0));
+    assert!(ran.stdout.contains("READYGATE_TIMEOUT"));
+    let ran = run(readygate().arg("--version"));
+    assert_eq!(
+        (ran.code, ran.stdout.trim()),
+        (Some(0), concat!("readygate ", env!("CARGO_PKG_VERSION")))
+    );
+}

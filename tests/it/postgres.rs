@@ -1,0 +1,404 @@
+//! The PostgreSQL probe against real clusters.
+
+use std::time::Duration;
+
+use crate::support::{eventually, readygate, run, Postgres};
+
+#[test]
+fn ready_at_once_when_the_schema_is_there() {
+    let pg = Postgres::start();
+    pg.as_app(
+        "CREATE TABLE users (id int); CREATE SCHEMA other; CREATE TABLE other.things (id int)",
+    );
+    let ran = run(readygate().arg(pg.url()).args([
+        "--table",
+        "users",
+        "--table",
+        "other.things",
+        "--timeout",
+        "10s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.contains("is ready after"), "{}", ran.stderr);
+    assert!(ran.elapsed < Duration::from_secs(2), "{:?}", ran.elapsed);
+}
+
+#[test]
+fn waits_for_a_table_created_later() {
+    let pg = Postgres::start();
+    let child = readygate()
+        .arg(pg.url())
+        .args([
+            "--table",
+            "blob_storage_integrations",
+            "--timeout",
+            "30s",
+            "--progress-every",
+            "1s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // While the table is missing, the gate holds at most one connection, idle.
+    let states = pg.admin("SELECT coalesce(string_agg(state, ','), '') FROM pg_stat_activity WHERE application_name = 'readygate'");
+    assert!(
+        states == "idle" || states.is_empty(),
+        "gate connection state: {states:?}"
+    );
+    pg.as_app("CREATE TABLE blob_storage_integrations (id int)");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("still waiting for postgres://app:***@127.0.0.1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(r#"table "blob_storage_integrations" does not exist"#),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn deadline_gives_a_summary_with_reason_and_hint() {
+    let pg = Postgres::start();
+    let ran = run(readygate().arg(pg.url()).args([
+        "--table",
+        "traces",
+        "--table",
+        "users",
+        "--timeout",
+        "1s",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let last = ran.stderr.lines().last().unwrap();
+    assert!(
+        last.contains(r#"tables "traces", "users" do not exist"#),
+        "{last}"
+    );
+    assert!(last.contains("not migrated yet"), "{last}");
+    assert!(
+        ran.stderr
+            .contains("gave up after 1s: 1 of 1 targets not ready"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.elapsed < Duration::from_millis(1800),
+        "{:?}",
+        ran.elapsed
+    );
+}
+
+#[test]
+fn failed_prisma_migration_is_named_with_its_log() {
+    let pg = Postgres::start();
+    pg.create_prisma_table();
+    pg.prisma_row("20240101000000_init", true, false, None);
+    pg.prisma_row(
+        "20250324110557_add_blobstorage_integration_table",
+        false,
+        false,
+        Some("\nDatabase error: column \"x\" already exists\nmore"),
+    );
+    let ran = run(readygate()
+        .arg(pg.url())
+        .args(["--prisma-migrations", "--timeout", "1s"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let last = ran.stderr.lines().last().unwrap();
+    assert!(last.contains(r#"migration 20250324110557_add_blobstorage_integration_table failed: Database error: column "x" already exists"#), "{last}");
+    assert!(
+        last.contains(
+            "prisma migrate resolve --rolled-back 20250324110557_add_blobstorage_integration_table"
+        ),
+        "{last}"
+    );
+}
+
+#[test]
+fn rolled_back_then_reapplied_migration_is_ready() {
+    let pg = Postgres::start();
+    pg.create_prisma_table();
+    pg.prisma_row("20240101000000_init", false, true, Some("failed once"));
+    pg.prisma_row("20240101000000_init", true, false, None);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("20240101000000_init")).unwrap();
+    std::fs::write(
+        dir.path().join("20240101000000_init/migration.sql"),
+        "SELECT 1;",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("migration_lock.toml"),
+        "provider = \"postgresql\"",
+    )
+    .unwrap();
+    let ran = run(readygate()
+        .arg(pg.url())
+        .args([
+            "--prisma-migrations",
+            "--migration",
+            "20240101000000_init",
+            "--timeout",
+            "5s",
+        ])
+        .arg("--prisma-migrations-dir")
+        .arg(dir.path()));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+}
+
+#[test]
+fn migrations_missing_from_a_prisma_directory_are_waited_for() {
+    let pg = Postgres::start();
+    pg.create_prisma_table();
+    pg.prisma_row("20240101000000_init", true, false, None);
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "20240101000000_init",
+        "20250324110557_add_blobstorage_integration_table",
+    ] {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("migration.sql"), "SELECT 1;").unwrap();
+    }
+    let ran = run(readygate()
+        .arg(pg.url())
+        .arg("--prisma-migrations-dir")
+        .arg(dir.path())
+        .args(["--timeout", "1s"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("migration 20250324110557_add_blobstorage_integration_table not applied yet"),
+        "{}",
+        ran.stderr
+    );
+    // Nothing applied yet is also not ready, with --prisma-migrations.
+    let pg2 = Postgres::start();
+    pg2.create_prisma_table();
+    let ran = run(readygate()
+        .arg(pg2.url())
+        .args(["--prisma-migrations", "--timeout", "500ms"]));
+    assert!(
+        ran.stderr.contains("no Prisma migration has finished yet"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn custom_sql_must_return_true_and_cannot_write() {
+    let pg = Postgres::start();
+    pg.as_app("CREATE TABLE flags (ready bool); INSERT INTO flags VALUES (false)");
+    let ran = run(readygate().arg(pg.url()).args([
+        "--sql",
+        "SELECT bool_and(ready) FROM flags",
+        "--timeout",
+        "600ms",
+    ]));
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr.contains("--sql returned false"),
+        "{}",
+        ran.stderr
+    );
+    pg.as_app("UPDATE flags SET ready = true");
+    let ran = run(readygate().arg(pg.url()).args([
+        "--sql",
+        "SELECT bool_and(ready) FROM flags",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    for write in [
+        "INSERT INTO flags VALUES (false) RETURNING true",
+        "DROP TABLE flags",
+        "SELECT true; DROP TABLE flags",
+        "UPDATE flags SET ready = false RETURNING true",
+        "WITH d AS (DELETE FROM flags RETURNING 1) SELECT true",
+    ] {
+        let ran = run(readygate()
+            .arg(pg.url())
+            .args(["--sql", write, "--timeout", "400ms"]));
+        assert_eq!(ran.code, Some(1), "{write}: {}", ran.stderr);
+    }
+    assert_eq!(
+        pg.admin("SELECT count(*)::text || ':' || bool_and(ready)::text FROM flags"),
+        "1:true"
+    );
+}
+
+#[test]
+fn an_alter_table_migration_is_not_blocked_by_the_waiting_gate() {
+    let pg = Postgres::start();
+    pg.as_app("CREATE TABLE traces (id int)");
+    let child = readygate()
+        .arg(pg.url())
+        .args([
+            "--table",
+            "observations",
+            "--sql",
+            "SELECT count(*) >= 0 FROM traces",
+            "--timeout",
+            "30s",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    // Fails with lock_timeout if the gate sits in a transaction holding a lock.
+    for i in 0..5 {
+        pg.as_app(&format!(
+            "SET lock_timeout = '1s'; ALTER TABLE traces ADD COLUMN c{i} int"
+        ));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.as_app("CREATE TABLE observations (id int)");
+    for i in 0..5 {
+        pg.as_app(&format!(
+            "SET lock_timeout = '1s'; ALTER TABLE traces DROP COLUMN c{i}"
+        ));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn survives_a_postgres_restart_and_a_crash_while_waiting() {
+    let pg = Postgres::start();
+    let child = readygate()
+        .arg(pg.url())
+        .args(["--table", "users", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    eventually(Duration::from_secs(10), "the gate to connect", || {
+        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
+            == "1"
+    });
+    pg.stop("fast");
+    std::thread::sleep(Duration::from_millis(300));
+    pg.restart_server();
+    eventually(Duration::from_secs(10), "the gate to reconnect", || {
+        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
+            == "1"
+    });
+    pg.stop("immediate");
+    pg.restart_server();
+    pg.as_app("CREATE TABLE users (id int)");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn wrong_password_and_unknown_database_fail_fast_with_exit_3() {
+    let pg = Postgres::start();
+    let bad_pw = pg
+        .url()
+        .replace(crate::support::APP_PASSWORD, "not-the-Password-41");
+    let ran = run(readygate()
+        .arg(&bad_pw)
+        .args(["--fail-fast", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(r#"login as "app" rejected"#),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr.contains("not-the-Password-41"),
+        "{}",
+        ran.stderr
+    );
+    let no_db = format!(
+        "postgres://app:{}@127.0.0.1:{}/nope",
+        crate::support::APP_PASSWORD,
+        pg.port
+    );
+    let ran = run(readygate()
+        .arg(&no_db)
+        .args(["--fail-fast", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(r#"database "nope" does not exist"#),
+        "{}",
+        ran.stderr
+    );
+    // Without --fail-fast it keeps trying until the deadline.
+    let ran = run(readygate().arg(&no_db).args(["--timeout", "500ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+}
+
+#[test]
+fn too_many_connections_backs_off_and_leaves_room_for_the_app() {
+    // 3 superuser-reserved + 5 others.
+    let pg = Postgres::start_with(8);
+    let hog = pg.hold_connections(5);
+    let ran = run(readygate()
+        .arg(pg.url())
+        .args(["--timeout", "3s", "--log-format", "json"])
+        .env("READYGATE_LOG", "readygate=debug"));
+    drop(hog);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let attempts = ran
+        .stderr
+        .lines()
+        .filter(|l| l.contains("too_many_connections"))
+        .count();
+    // 100 ms polling would be ~30 attempts; backing off keeps it to a few.
+    assert!(
+        (1..=3).contains(&attempts),
+        "{attempts} attempts: {}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("max_connections"), "{}", ran.stderr);
+}
+
+#[test]
+fn gives_its_connection_back_when_the_server_is_nearly_full() {
+    // max 20, 3 reserved: 17 usable; the gate keeps a connection only while >= 3 are free.
+    let pg = Postgres::start_with(20);
+    let count =
+        || pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    let mut gate = readygate()
+        .arg(pg.url())
+        .args(["--table", "never", "--timeout", "30s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "the gate to keep a connection",
+        || count() == "1",
+    );
+    let hog = pg.hold_connections(14);
+    // Sampled over a second: the gate now connects per attempt and hangs up.
+    let mut held = 0;
+    for _ in 0..20 {
+        if count() == "1" {
+            held += 1;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = gate.kill();
+    let _ = gate.wait();
+    drop(hog);
+    assert!(
+        held < 12,
+        "the gate held its connection in {held} of 20 samples on a nearly full server"
+    );
+}

@@ -1,0 +1,130 @@
+//! Exec, exit codes and signals.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{free_port, readygate, run, HttpStub};
+
+#[test]
+fn exec_keeps_the_pid_and_passes_the_exit_code_through() {
+    let web = HttpStub::start(200, "{}");
+    let mut cmd = readygate();
+    cmd.arg(web.url("/"))
+        .args(["--", "sh", "-c", "echo $$; exit 7"]);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+}
+
+#[test]
+fn commands_that_cannot_run_exit_127_or_126() {
+    let web = HttpStub::start(200, "{}");
+    let ran = run(readygate()
+        .arg(web.url("/"))
+        .args(["--", "/nonexistent/worker"]));
+    assert_eq!(ran.code, Some(127), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("cannot run \"/nonexistent/worker\""),
+        "{}",
+        ran.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("not-executable");
+    std::fs::write(&script, "#!/bin/sh\n").unwrap();
+    let ran = run(readygate().arg(web.url("/")).arg("--").arg(&script));
+    assert_eq!(ran.code, Some(126), "{}", ran.stderr);
+}
+
+#[test]
+fn disabled_skips_waiting_and_still_execs() {
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let ran = run(readygate()
+        .arg(&closed)
+        .env("READYGATE_DISABLED", "true")
+        .args(["--", "sh", "-c", "exit 5"]));
+    assert_eq!(ran.code, Some(5), "{}", ran.stderr);
+    assert!(ran.stderr.contains("READYGATE_DISABLED"), "{}", ran.stderr);
+    let ran = run(readygate()
+        .arg(&closed)
+        .env("READYGATE_DISABLED", "false")
+        .args(["--timeout", "200ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+}
+
+fn signal_exits(sig: &str, code: i32) {
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let child = readygate()
+        .arg(&closed)
+        .args(["--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let sent = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-s", sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    assert!(took < Duration::from_millis(100), "{sig} took {took:?}");
+    assert!(stderr.contains(&format!("stopped by SIG{sig}")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("not ready: {closed}: connection refused")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_stops_within_100ms_with_143() {
+    signal_exits("TERM", 143);
+}
+
+#[test]
+fn sigint_stops_within_100ms_with_130() {
+    signal_exits("INT", 130);
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let ran = run(readygate()
+        .arg(&closed)
+        .args(["--timeout", "300ms", "--log-format", "json"]));
+    assert_eq!(ran.code, Some(1));
+    for line in ran.stderr.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["message"].is_string() && v["level"].is_string(), "{line}");
+    }
+    assert!(
+        ran.stderr.contains(r#""class":"refused""#),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn quiet_keeps_only_the_summary() {
+    let web = HttpStub::start(200, "{}");
+    let ran = run(readygate().arg(web.url("/")).arg("-q"));
+    assert_eq!((ran.code, ran.stderr.as_str()), (Some(0), ""));
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let ran = run(readygate().arg(&closed).args(["-q", "--timeout", "200ms"]));
+    assert_eq!(ran.code, Some(1));
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+}

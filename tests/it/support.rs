@@ -1,0 +1,541 @@
+//! Real servers for the tests: PostgreSQL clusters made with `initdb` and
+//! `pg_ctl` in temp dirs on free ports, a small HTTP server on 127.0.0.1:0,
+//! and a runner for the real `readygate` binary. Everything started here is
+//! stopped on drop, also when a test fails. A server that cannot start fails
+//! the test; nothing is skipped.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::chown;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const APP_USER: &str = "app";
+pub const APP_PASSWORD: &str = "app-Pw-7d1f9c";
+pub const ADMIN_PASSWORD: &str = "admin-Pw-3e8a2b";
+
+/// The readygate binary with a clean environment.
+pub fn readygate() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_readygate"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+/// What a finished run printed and returned.
+#[derive(Debug)]
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Ran {
+    pub fn all_output(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs a command to completion (killing it after 90 s).
+pub fn run(cmd: &mut Command) -> Ran {
+    let started = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn readygate");
+    let output = wait_output(child, Duration::from_secs(90));
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn wait_output(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        buf
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("readygate did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes.
+pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tmp_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// uid/gid to run PostgreSQL as: `postgres` when we are root (it refuses to
+/// run as root), else ourselves.
+fn pg_identity() -> Option<(u32, u32)> {
+    if !is_root() {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("postgres:"))
+        .expect("a postgres user exists to run PostgreSQL as");
+    let f: Vec<&str> = line.split(':').collect();
+    Some((f[2].parse().unwrap(), f[3].parse().unwrap()))
+}
+
+fn is_root() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+}
+
+fn as_pg(cmd: &mut Command) -> &mut Command {
+    if let Some((uid, gid)) = pg_identity() {
+        cmd.uid(uid).gid(gid);
+    }
+    cmd
+}
+
+fn give_to_pg(path: &Path) {
+    if let Some((uid, gid)) = pg_identity() {
+        chown(path, Some(uid), Some(gid)).expect("chown to postgres");
+    }
+}
+
+fn check(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A data directory made once per test run: `initdb`, then an `app` role
+/// and database. Each cluster starts from a copy.
+fn template() -> &'static Path {
+    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let dir = tmp_root().join(format!("pg-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        give_to_pg(&dir);
+        let data = dir.join("data");
+        let pwfile = dir.join("pw");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).unwrap();
+        give_to_pg(&pwfile);
+        check(
+            as_pg(
+                Command::new("initdb")
+                    .arg("-D")
+                    .arg(&data)
+                    .args([
+                        "-U",
+                        "postgres",
+                        "--no-sync",
+                        "--auth-local=trust",
+                        "--auth-host=scram-sha-256",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ])
+                    .arg(format!("--pwfile={}", pwfile.display())),
+            ),
+            "initdb",
+        );
+        let mut pg = Postgres::start_in(dir.clone(), 100);
+        pg.psql(
+            "postgres",
+            "postgres",
+            &format!("CREATE ROLE {APP_USER} LOGIN PASSWORD '{APP_PASSWORD}'"),
+        );
+        pg.psql(
+            "postgres",
+            "postgres",
+            &format!("CREATE DATABASE app OWNER {APP_USER}"),
+        );
+        pg.stop_quietly();
+        pg.keep = true;
+        dir
+    })
+}
+
+/// A PostgreSQL cluster of this test's own.
+pub struct Postgres {
+    dir: PathBuf,
+    pub port: u16,
+    max_connections: u32,
+    keep: bool,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        Postgres::start_with(100)
+    }
+
+    pub fn start_with(max_connections: u32) -> Postgres {
+        let template = template();
+        let tmp = tempfile::Builder::new()
+            .prefix("pg-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        give_to_pg(tmp.path());
+        check(
+            as_pg(
+                Command::new("cp")
+                    .arg("-a")
+                    .arg(template.join("data"))
+                    .arg(tmp.path()),
+            ),
+            "copy template cluster",
+        );
+        let mut pg = Postgres::start_in(tmp.path().to_path_buf(), max_connections);
+        pg._tmp = Some(tmp);
+        pg
+    }
+
+    fn start_in(dir: PathBuf, max_connections: u32) -> Postgres {
+        let pg = Postgres {
+            dir,
+            port: free_port(),
+            max_connections,
+            keep: false,
+            _tmp: None,
+        };
+        pg.pg_ctl_start();
+        pg
+    }
+
+    fn pg_ctl_start(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections={} -c superuser_reserved_connections=3",
+            self.port,
+            self.dir.display(),
+            self.max_connections
+        );
+        check(
+            as_pg(
+                Command::new("pg_ctl")
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .arg("-l")
+                    .arg(self.dir.join("log"))
+                    .args(["-o", &opts, "-w", "-t", "30", "start"]),
+            ),
+            "pg_ctl start",
+        );
+    }
+
+    pub fn url(&self) -> String {
+        format!(
+            "postgres://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{}/app",
+            self.port
+        )
+    }
+
+    /// Runs SQL as the superuser in the `app` database; returns psql's output.
+    pub fn admin(&self, sql: &str) -> String {
+        self.psql("postgres", "app", sql)
+    }
+
+    /// Runs SQL as the `app` role (the "web" running migrations).
+    pub fn as_app(&self, sql: &str) -> String {
+        self.psql(APP_USER, "app", sql)
+    }
+
+    fn psql(&self, user: &str, db: &str, sql: &str) -> String {
+        let out = Command::new("psql")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args([
+                "-h",
+                &self.dir.display().to_string(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                user,
+                "-d",
+                db,
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Stops the server: `immediate` is a crash (SIGQUIT to all backends).
+    pub fn stop(&self, mode: &str) {
+        check(
+            as_pg(
+                Command::new("pg_ctl")
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .args(["-m", mode, "-w", "stop"]),
+            ),
+            "pg_ctl stop",
+        );
+    }
+
+    pub fn restart_server(&self) {
+        self.pg_ctl_start();
+    }
+
+    fn stop_quietly(&self) {
+        let _ = as_pg(
+            Command::new("pg_ctl")
+                .arg("-D")
+                .arg(self.dir.join("data"))
+                .args(["-m", "immediate", "-w", "stop"]),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    }
+
+    /// Holds `n` idle connections as the app role (each a `psql` sleeping in
+    /// a query) until dropped. A superuser check can briefly take a normal
+    /// slot, so a holder refused for that is started again.
+    pub fn hold_connections(&self, n: usize) -> Holders {
+        let spawn = || {
+            Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    APP_USER,
+                    "-d",
+                    "app",
+                    "-c",
+                    "SELECT pg_sleep(60)",
+                ])
+                .env("PGPASSWORD", APP_PASSWORD)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn psql")
+        };
+        let mut holders = Holders((0..n).map(|_| spawn()).collect());
+        eventually(
+            Duration::from_secs(20),
+            "the app's connections to be held",
+            || {
+                for child in holders.0.iter_mut() {
+                    if child.try_wait().unwrap().is_some() {
+                        *child = spawn();
+                    }
+                }
+                let count = self.admin("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' AND state = 'active'");
+                count == n.to_string()
+            },
+        );
+        holders
+    }
+
+    /// Creates a `_prisma_migrations` table like Prisma's.
+    pub fn create_prisma_table(&self) {
+        self.as_app(
+            "CREATE TABLE _prisma_migrations (
+                id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz,
+                migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+                started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0)",
+        );
+    }
+
+    /// Records a migration row: `finished` and `rolled_back` set timestamps.
+    pub fn prisma_row(&self, name: &str, finished: bool, rolled_back: bool, logs: Option<&str>) {
+        let ts = |b: bool| if b { "now()" } else { "NULL" };
+        let logs = logs.map_or("NULL".to_string(), |l| {
+            format!("'{}'", l.replace('\'', "''"))
+        });
+        self.as_app(&format!(
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at, rolled_back_at, logs, applied_steps_count)
+             VALUES (gen_random_uuid()::text, 'x', '{name}', {}, {}, {logs}, 1)",
+            ts(finished),
+            ts(rolled_back)
+        ));
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if !self.keep {
+            self.stop_quietly();
+        }
+    }
+}
+
+/// Connections held by [`Postgres::hold_connections`]; closed on drop.
+pub struct Holders(Vec<Child>);
+
+impl Drop for Holders {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// What the HTTP stub answers; changeable while it runs.
+#[derive(Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+/// A tiny real HTTP/1.1 server on 127.0.0.1:0 that answers every request
+/// with the current [`Reply`] and records request heads.
+pub struct HttpStub {
+    pub port: u16,
+    reply: Arc<Mutex<Reply>>,
+    pub heads: Arc<Mutex<Vec<String>>>,
+    pub hits: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl HttpStub {
+    pub fn start(status: u16, body: &str) -> HttpStub {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reply = Arc::new(Mutex::new(Reply {
+            status,
+            body: body.to_string(),
+        }));
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, h, n, s) = (reply.clone(), heads.clone(), hits.clone(), stop.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (r, h, n) = (r.clone(), h.clone(), n.clone());
+                thread::spawn(move || serve(conn, &r, &h, &n));
+            }
+        });
+        HttpStub {
+            port,
+            reply,
+            heads,
+            hits,
+            stop,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn set(&self, status: u16, body: &str) {
+        *self.reply.lock().unwrap() = Reply {
+            status,
+            body: body.to_string(),
+        };
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    reply: &Mutex<Reply>,
+    heads: &Mutex<Vec<String>>,
+    hits: &AtomicUsize,
+) {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    loop {
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            if line == "\r\n" {
+                break;
+            }
+            head.push_str(&line);
+        }
+        hits.fetch_add(1, Ordering::SeqCst);
+        heads.lock().unwrap().push(head);
+        let Reply { status, body } = reply.lock().unwrap().clone();
+        let response = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        if conn.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
