@@ -5,10 +5,13 @@ use crate::support::{readygate, run};
 const PG: &str = "postgres://app:pw@127.0.0.1:1/app";
 const WEB: &str = "http://127.0.0.1:1/health";
 
+/// Arguments, environment, and the name the error must mention.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
 #[test]
 fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
     let huge = format!("tcp://{}:1", "a".repeat(5000));
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (vec!["ftp://x"], vec![], "target #1"),
         (vec!["db:5432"], vec![], "target #1"),
         (vec!["tcp://db"], vec![], "target #1"),
