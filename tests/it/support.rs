@@ -108,8 +108,13 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Where clusters live: under the system temp dir, which the `postgres`
+/// user can reach even when the checkout sits in a private home directory.
 fn tmp_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    let root = std::env::temp_dir().join("readygate-tests");
+    std::fs::create_dir_all(&root).expect("create temp root");
+    let _ = std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o1777));
+    root
 }
 
 /// uid/gid to run PostgreSQL as: `postgres` when we are root (it refuses to
@@ -165,6 +170,15 @@ fn check(cmd: &mut Command, what: &str) {
 fn template() -> &'static Path {
     static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
     TEMPLATE.get_or_init(|| {
+        // Templates of earlier runs whose process is gone are stale.
+        for entry in std::fs::read_dir(tmp_root()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("pg-template-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
         let dir = tmp_root().join(format!("pg-template-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
