@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Fixed time between attempts [default: adaptive: 100ms for 2s, slowing to 800ms by 10s]
+    /// Fixed time between attempts [default: adaptive: 80ms for 2s, slowing to 800ms by 10s]
     /// [env: READYGATE_INTERVAL]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,
@@ -112,6 +112,11 @@ pub struct Cli {
     /// HTTPS: do not verify certificates (unsafe; logged as a warning) [env: READYGATE_INSECURE]
     #[arg(long)]
     pub insecure: bool,
+
+    /// On failure, also write the summary here [default: /dev/termination-log when writable]
+    /// [env: READYGATE_TERMINATION_LOG]
+    #[arg(long, value_name = "PATH")]
+    pub termination_log: Option<String>,
 
     /// Once ready, replace readygate with this command (same PID)
     #[arg(last = true, value_name = "COMMAND")]

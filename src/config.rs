@@ -40,7 +40,7 @@ pub enum LogFormat {
 enum Spec {
     Tcp,
     Http,
-    Postgres(Box<sqlx::postgres::PgConnectOptions>),
+    Postgres(Box<postgres::ConnectSpec>),
 }
 
 pub struct Config {
@@ -60,6 +60,8 @@ pub struct Config {
     pub insecure: bool,
     pub ca_file: Option<String>,
     pub command: Vec<String>,
+    /// `--termination-log`; `None` means `/dev/termination-log` if writable.
+    pub termination_log: Option<std::path::PathBuf>,
     /// Every secret the configuration holds, for the output redactor.
     pub secrets: Vec<String>,
 }
@@ -104,6 +106,77 @@ fn boolean(origin: &str, raw: &str) -> Result<bool, ConfigError> {
     }
 }
 
+/// Every `READYGATE_*` variable readygate reads. Any other is a typo, and
+/// ignoring it could make the gate pass too early (`READYGATE_TABLE` for
+/// `READYGATE_TABLES` would drop the table check).
+pub const VARIABLES: &[&str] = &[
+    "READYGATE_TARGETS",
+    "READYGATE_TIMEOUT",
+    "READYGATE_INTERVAL",
+    "READYGATE_ATTEMPT_TIMEOUT",
+    "READYGATE_PROGRESS_EVERY",
+    "READYGATE_ONCE",
+    "READYGATE_FAIL_FAST",
+    "READYGATE_PRINT_CONFIG",
+    "READYGATE_QUIET",
+    "READYGATE_LOG_FORMAT",
+    "READYGATE_LOG",
+    "READYGATE_DISABLED",
+    "READYGATE_TABLES",
+    "READYGATE_PRISMA_MIGRATIONS",
+    "READYGATE_MIGRATIONS",
+    "READYGATE_PRISMA_MIGRATIONS_DIR",
+    "READYGATE_SQL",
+    "READYGATE_HTTP_STATUS",
+    "READYGATE_HTTP_JSON",
+    "READYGATE_HTTP_BODY",
+    "READYGATE_HTTP_HEADERS",
+    "READYGATE_CA_FILE",
+    "READYGATE_INSECURE",
+    "READYGATE_TERMINATION_LOG",
+];
+
+fn check_variable_names(env: &Env) -> Result<(), ConfigError> {
+    let mut unknown: Vec<&String> = env
+        .keys()
+        .filter(|k| k.starts_with("READYGATE_") && !VARIABLES.contains(&k.as_str()))
+        .collect();
+    unknown.sort();
+    let Some(name) = unknown.first() else {
+        return Ok(());
+    };
+    let closest = VARIABLES
+        .iter()
+        .min_by_key(|known| edit_distance(name, known))
+        .filter(|known| edit_distance(name, known) <= 3);
+    match closest {
+        Some(known) => err(
+            name,
+            format_args!("is not a readygate variable; did you mean {known}?"),
+        ),
+        None => err(
+            name,
+            "is not a readygate variable; see readygate --help for the READYGATE_* names",
+        ),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 /// Looks up one option: the flag if given, else its environment twin.
 struct Merge<'a> {
     env: &'a Env,
@@ -117,6 +190,9 @@ impl Merge<'_> {
         var: &str,
     ) -> Result<Option<(String, String)>, ConfigError> {
         if let Some(v) = flag {
+            if v.trim().is_empty() {
+                return err(flag_name, "is empty; give a value or leave the flag out");
+            }
             return Ok(Some((v, flag_name.to_string())));
         }
         match self.env.get(var) {
@@ -143,6 +219,9 @@ impl Merge<'_> {
         var: &str,
         split: fn(&str) -> Vec<String>,
     ) -> Result<Vec<(String, String)>, ConfigError> {
+        if flag.iter().any(|v| v.trim().is_empty()) {
+            return err(flag_name, "is empty; give a value or leave the flag out");
+        }
         if !flag.is_empty() {
             return Ok(flag
                 .into_iter()
@@ -173,6 +252,7 @@ impl Merge<'_> {
         var: &str,
         default: Duration,
         zero_ok: bool,
+        max: Option<Duration>,
     ) -> Result<Duration, ConfigError> {
         let Some((raw, origin)) = self.value(flag, flag_name, var)? else {
             return Ok(default);
@@ -180,6 +260,12 @@ impl Merge<'_> {
         let d = duration::parse(&raw).or_else(|e| err(&origin, e))?;
         if d.is_zero() && !zero_ok {
             return err(&origin, "must be longer than 0");
+        }
+        if let Some(max) = max.filter(|&max| d > max) {
+            return err(
+                &origin,
+                format_args!("must be at most {}", duration::show(max)),
+            );
         }
         Ok(d)
     }
@@ -207,8 +293,10 @@ fn by_line(s: &str) -> Vec<String> {
 impl Config {
     /// Validates raw arguments against the environment.
     pub fn new(cli: Cli, env: &Env) -> Result<Config, ConfigError> {
+        check_variable_names(env)?;
         let m = Merge { env };
-        let mut secrets = Vec::new();
+        // libpq's PGPASSWORD applies when a URL has no password.
+        let mut secrets: Vec<String> = env.get("PGPASSWORD").into_iter().cloned().collect();
 
         let raw_targets = m.list(cli.targets, "target", "READYGATE_TARGETS", by_whitespace)?;
         let mut targets = Vec::new();
@@ -226,7 +314,7 @@ impl Config {
                 }
                 Err(why) => {
                     // The raw value may hold a password: name it by position.
-                    let shown = if raw.contains('@') {
+                    let shown = if raw.contains(['@', '?', '#']) {
                         String::new()
                     } else {
                         format!(" {:?}", shorten(raw))
@@ -248,6 +336,7 @@ impl Config {
             "READYGATE_TIMEOUT",
             Duration::from_secs(300),
             true,
+            None,
         )?;
         let attempt_timeout = m.duration(
             cli.attempt_timeout,
@@ -255,6 +344,7 @@ impl Config {
             "READYGATE_ATTEMPT_TIMEOUT",
             Duration::from_secs(5),
             false,
+            Some(postgres::MAX_ATTEMPT_TIMEOUT),
         )?;
         let schedule = match m.value(cli.interval, "--interval", "READYGATE_INTERVAL")? {
             None => Schedule::Adaptive,
@@ -272,6 +362,7 @@ impl Config {
             "READYGATE_PROGRESS_EVERY",
             Duration::from_secs(10),
             false,
+            None,
         )?;
         let fail_fast = m.flag(cli.fail_fast, "READYGATE_FAIL_FAST")?;
         let once = m.flag(cli.once, "READYGATE_ONCE")?;
@@ -401,10 +492,11 @@ impl Config {
         )? {
             needs(&origin, has_http, "http(s)://")?;
             let (name, value) = parse_header(&raw).or_else(|e| err(&origin, e))?;
-            secrets.push(value.to_str().unwrap_or_default().to_string());
-            if let Some((_, token)) = value.to_str().unwrap_or_default().split_once(' ') {
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if let Some((_, token)) = text.split_once(' ') {
                 secrets.push(token.trim().to_string());
             }
+            secrets.push(text);
             header_names.push(name.to_string());
             headers.append(name, value);
         }
@@ -425,7 +517,7 @@ impl Config {
             let mut builder = reqwest::Client::builder()
                 .default_headers(headers)
                 .user_agent(concat!("readygate/", env!("CARGO_PKG_VERSION")))
-                .redirect(reqwest::redirect::Policy::limited(5))
+                .redirect(redirect_policy(!header_names.is_empty()))
                 .pool_max_idle_per_host(1)
                 .danger_accept_invalid_certs(insecure);
             if let Some((path, origin)) = &ca {
@@ -453,6 +545,14 @@ impl Config {
             }
             None
         };
+
+        let termination_log = m
+            .value(
+                cli.termination_log,
+                "--termination-log",
+                "READYGATE_TERMINATION_LOG",
+            )?
+            .map(|(path, _)| std::path::PathBuf::from(path));
 
         let mut specs = Vec::with_capacity(targets.len());
         for (n, t) in targets.iter().enumerate() {
@@ -488,6 +588,7 @@ impl Config {
             insecure,
             ca_file,
             command: cli.command,
+            termination_log,
             secrets,
         })
     }
@@ -510,8 +611,8 @@ impl Config {
                             .expect("an HTTP client is built whenever there is an HTTP target");
                         Probe::Http(HttpProbe::new(client, t.url.clone(), self.http.clone()))
                     }
-                    Spec::Postgres(opts) => Probe::Postgres(Box::new(PostgresProbe::new(
-                        (**opts).clone(),
+                    Spec::Postgres(spec) => Probe::Postgres(Box::new(PostgresProbe::new(
+                        (**spec).clone(),
                         self.postgres.clone(),
                     ))),
                 };
@@ -535,7 +636,7 @@ impl Config {
             .timeout
             .map_or("0 (wait forever)".to_string(), show);
         let interval = match self.wait.schedule {
-            Schedule::Adaptive => "adaptive (100ms for 2s, slowing to 800ms by 10s)".to_string(),
+            Schedule::Adaptive => "adaptive (80ms for 2s, slowing to 800ms by 10s)".to_string(),
             Schedule::Fixed(d) => show(d),
         };
         let _ = writeln!(out, "timeout: {timeout}");
@@ -592,6 +693,28 @@ impl Config {
         }
         out
     }
+}
+
+/// Follows up to 5 redirects; with `--http-header` set, only to the same
+/// host, since reqwest forwards custom headers (API keys) to any host.
+fn redirect_policy(same_host_only: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let first = attempt
+            .previous()
+            .first()
+            .map(|u| (u.host_str().map(String::from), u.port_or_known_default()));
+        let here = (
+            attempt.url().host_str().map(String::from),
+            attempt.url().port_or_known_default(),
+        );
+        if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else if same_host_only && first.is_some_and(|f| f != here) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), String> {

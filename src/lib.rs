@@ -109,7 +109,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         config.log_format,
         config.log_filter.as_deref(),
         config.quiet,
-        redactor,
+        redactor.clone(),
     );
     if config.insecure {
         tracing::warn!("--insecure: TLS certificates are NOT verified; anyone on the path can pose as the server");
@@ -124,7 +124,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
             return Finish::Exit(code::USAGE);
         }
     };
-    let finish = runtime.block_on(wait_or_check(config));
+    let finish = runtime.block_on(wait_or_check(config, redactor));
     // Stop DNS lookups still running on blocking threads before exec or exit.
     runtime.shutdown_background();
     finish
@@ -132,25 +132,35 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
 
 use crate::cli::Cli;
 
-async fn wait_or_check(config: Config) -> Finish {
+async fn wait_or_check(config: Config, redactor: Redactor) -> Finish {
     let total = config.targets.len();
     if config.once {
         let results = wait::check_once(config.probes(), config.wait.attempt_timeout).await;
-        let mut all = true;
+        let mut code = code::READY;
         for (name, result) in results {
             match result {
                 Ok(()) => tracing::info!(target_url = %name, "ready: {name}"),
                 Err(e) => {
-                    all = false;
+                    code = if config.wait.fail_fast && e.class.is_permanent() {
+                        code::PERMANENT
+                    } else {
+                        code.max(code::NOT_READY)
+                    };
                     tracing::error!(target_url = %name, class = e.class.as_str(), "not ready: {name}: {e}");
                 }
             }
         }
-        return Finish::Exit(if all { code::READY } else { code::NOT_READY });
+        return Finish::Exit(code);
     }
     let outcome = wait::wait_all(config.probes(), &config.wait, stop_signal()).await;
     if !matches!(outcome, Outcome::Ready { .. }) || config.command.is_empty() {
-        report::summary(&outcome, total);
+        let lines = report::summary(&outcome, total);
+        if !lines.is_empty() {
+            report::write_termination_log(
+                config.termination_log.as_deref(),
+                &redactor.clean(&lines.join("\n")),
+            );
+        }
     }
     match outcome {
         Outcome::Ready { elapsed } if !config.command.is_empty() => {

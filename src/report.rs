@@ -1,7 +1,8 @@
 //! What readygate tells people: logging set-up (text or JSON lines on stderr,
 //! every byte through the secret redactor) and the final summary.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 
 use tracing_subscriber::fmt::format::debug_fn;
 use tracing_subscriber::EnvFilter;
@@ -10,7 +11,7 @@ use crate::config::LogFormat;
 use crate::duration::show;
 use crate::probe::NotReady;
 use crate::secret::{RedactingWriter, Redactor};
-use crate::wait::{Outcome, Signal, Unready};
+use crate::wait::{Outcome, Signal};
 
 /// Installs the global logger. Text lines carry only the message (which
 /// names the target and says why); JSON lines add the structured fields.
@@ -58,9 +59,11 @@ fn class(last: &Option<NotReady>) -> &'static str {
     last.as_ref().map_or("pending", |e| e.class.as_str())
 }
 
-/// Logs the end of a wait that did not succeed: one line for the verdict,
-/// then one line per unready target with its last error and hint.
-pub fn summary(outcome: &Outcome, total: usize) {
+/// Logs how a wait ended: for a failure, one line for the verdict, then one
+/// line per unready target with its last error and hint. Returns the lines,
+/// for the termination log.
+pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
+    let mut lines = Vec::new();
     match outcome {
         Outcome::Ready { elapsed } => {
             tracing::info!(
@@ -70,17 +73,22 @@ pub fn summary(outcome: &Outcome, total: usize) {
             );
         }
         Outcome::TimedOut { elapsed, unready } => {
-            tracing::error!(
-                elapsed_ms = elapsed.as_millis() as u64,
-                unready = unready.len(),
+            let head = format!(
                 "gave up after {}: {} of {total} targets not ready",
                 show(*elapsed),
                 unready.len()
             );
-            each(
-                unready,
-                |u| tracing::error!(target_url = %u.name, class = class(&u.last), "not ready: {}: {}", u.name, why(&u.last)),
+            tracing::error!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                unready = unready.len(),
+                "{head}"
             );
+            lines.push(head);
+            for u in unready {
+                let line = format!("not ready: {}: {}", u.name, why(&u.last));
+                tracing::error!(target_url = %u.name, class = class(&u.last), "{line}");
+                lines.push(line);
+            }
         }
         Outcome::Stopped {
             signal,
@@ -91,24 +99,63 @@ pub fn summary(outcome: &Outcome, total: usize) {
                 Signal::Term => "SIGTERM",
                 Signal::Int => "SIGINT",
             };
-            tracing::warn!(
-                elapsed_ms = elapsed.as_millis() as u64,
-                unready = unready.len(),
+            let head = format!(
                 "stopped by {name} after {}: {} of {total} targets not ready",
                 show(*elapsed),
                 unready.len()
             );
-            each(
-                unready,
-                |u| tracing::warn!(target_url = %u.name, class = class(&u.last), "not ready: {}: {}", u.name, why(&u.last)),
+            tracing::warn!(
+                elapsed_ms = elapsed.as_millis() as u64,
+                unready = unready.len(),
+                "{head}"
             );
+            lines.push(head);
+            for u in unready {
+                let line = format!("not ready: {}: {}", u.name, why(&u.last));
+                tracing::warn!(target_url = %u.name, class = class(&u.last), "{line}");
+                lines.push(line);
+            }
         }
         Outcome::Permanent { elapsed, failed } => {
-            tracing::error!(target_url = %failed.name, class = class(&failed.last), elapsed_ms = elapsed.as_millis() as u64, "giving up (--fail-fast): {}: {}", failed.name, why(&failed.last));
+            let line = format!(
+                "giving up (--fail-fast): {}: {}",
+                failed.name,
+                why(&failed.last)
+            );
+            tracing::error!(target_url = %failed.name, class = class(&failed.last), elapsed_ms = elapsed.as_millis() as u64, "{line}");
+            lines.push(line);
         }
     }
+    lines
 }
 
-fn each(unready: &[Unready], log: impl Fn(&Unready)) {
-    unready.iter().for_each(log);
+/// Kubernetes shows a container's termination message in `kubectl describe
+/// pod`; it keeps at most 4 KiB of it.
+pub const TERMINATION_LOG: &str = "/dev/termination-log";
+const TERMINATION_LOG_MAX: usize = 4096;
+
+/// Writes the summary to `path` (given with `--termination-log`), or to
+/// `/dev/termination-log` when that exists and is writable; already redacted.
+pub fn write_termination_log(path: Option<&Path>, text: &str) {
+    let mut end = text.len().min(TERMINATION_LOG_MAX);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let text = &text[..end];
+    let result = match path {
+        Some(path) => std::fs::write(path, text).map_err(|e| (path.to_path_buf(), e)),
+        None => match std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(TERMINATION_LOG)
+        {
+            Ok(mut file) => file
+                .write_all(text.as_bytes())
+                .map_err(|e| (PathBuf::from(TERMINATION_LOG), e)),
+            Err(_) => Ok(()),
+        },
+    };
+    if let Err((path, e)) = result {
+        tracing::warn!("cannot write the termination log {}: {e}", path.display());
+    }
 }

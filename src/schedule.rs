@@ -1,7 +1,7 @@
 //! When to try again. A fixed interval must choose between latency and load;
-//! the default schedule does not: it polls every 100 ms for the first two
+//! the default schedule does not: it polls every 80 ms for the first two
 //! seconds (most dependencies come up within that, and are then seen within
-//! about 50 ms), then slows down linearly to one attempt every 800 ms by the
+//! about 40 ms), then slows down linearly to one attempt every 800 ms by the
 //! tenth second, which keeps a long wait under 2 attempts a second while a
 //! late dependency is still seen within a second.
 
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::probe::Class;
 
-const FAST: Duration = Duration::from_millis(100);
+const FAST: Duration = Duration::from_millis(80);
 const FAST_FOR: Duration = Duration::from_secs(2);
 const SLOW: Duration = Duration::from_millis(800);
 const SLOW_FROM: Duration = Duration::from_secs(10);
@@ -28,8 +28,9 @@ pub enum Schedule {
 impl Schedule {
     /// The time from the start of one attempt to the start of the next, for
     /// an attempt that began `elapsed` after the wait started and failed with
-    /// `class`. `seed` spreads a fleet of gates apart when backing off.
-    pub fn delay(self, elapsed: Duration, class: Class, seed: u64) -> Duration {
+    /// `class` (`crowded`: the server is short of connection slots). `seed`
+    /// spreads a fleet of gates apart when backing off.
+    pub fn delay(self, elapsed: Duration, class: Class, crowded: bool, seed: u64) -> Duration {
         let base = match self {
             Schedule::Fixed(d) => d,
             Schedule::Adaptive if elapsed < FAST_FOR => FAST,
@@ -40,7 +41,7 @@ impl Schedule {
                 FAST + (SLOW - FAST).mul_f64(progress)
             }
         };
-        if class == Class::TooManyConnections {
+        if class == Class::TooManyConnections || crowded {
             return base.max(CROWDED + jitter(seed, CROWDED));
         }
         base
@@ -68,17 +69,17 @@ mod tests {
     #[test]
     fn adaptive_is_fast_then_slow() {
         let s = Schedule::Adaptive;
-        assert_eq!(s.delay(ms(0), Class::Refused, 1), ms(100));
-        assert_eq!(s.delay(ms(1999), Class::Schema, 1), ms(100));
-        assert_eq!(s.delay(ms(6000), Class::Schema, 1), ms(450));
-        assert_eq!(s.delay(ms(60_000), Class::Schema, 1), ms(800));
+        assert_eq!(s.delay(ms(0), Class::Refused, false, 1), ms(80));
+        assert_eq!(s.delay(ms(1999), Class::Schema, false, 1), ms(80));
+        assert_eq!(s.delay(ms(6000), Class::Schema, false, 1), ms(440));
+        assert_eq!(s.delay(ms(60_000), Class::Schema, false, 1), ms(800));
     }
 
     #[test]
     fn adaptive_stays_under_two_attempts_a_second_over_a_minute() {
         let (mut t, mut attempts) = (Duration::ZERO, 0);
         while t < Duration::from_secs(60) {
-            t += Schedule::Adaptive.delay(t, Class::Schema, 0);
+            t += Schedule::Adaptive.delay(t, Class::Schema, false, 0);
             attempts += 1;
         }
         assert!(attempts <= 120, "{attempts} attempts in 60 s");
@@ -90,12 +91,12 @@ mod tests {
 
     #[test]
     fn crowded_servers_get_backed_off_with_spread() {
-        let a = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, 1);
-        let b = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, 2);
+        let a = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, false, 1);
+        let b = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, false, 2);
         assert!(a >= CROWDED && b >= CROWDED && a != b);
         assert!(a < CROWDED * 2 && b < CROWDED * 2);
         assert_eq!(
-            Schedule::Fixed(ms(5000)).delay(ms(0), Class::TooManyConnections, 1),
+            Schedule::Fixed(ms(5000)).delay(ms(0), Class::TooManyConnections, false, 1),
             ms(5000)
         );
     }

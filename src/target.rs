@@ -73,9 +73,21 @@ impl Target {
         Ok(Target { kind, url })
     }
 
-    /// Passwords and secret query values in this target, for the redactor.
+    /// Passwords and secret query values in this target, for the redactor;
+    /// for HTTP also the `Basic` credential the user:password turns into.
     pub fn secrets(&self) -> Vec<String> {
-        secret::url_secrets(&self.url)
+        let mut found = secret::url_secrets(&self.url);
+        if let (Kind::Http, Some(password)) = (self.kind, self.url.password()) {
+            use base64::Engine as _;
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            let pair = format!("{}:{}", decode(self.url.username()), decode(password));
+            found.push(base64::engine::general_purpose::STANDARD.encode(pair));
+        }
+        found
     }
 }
 

@@ -144,8 +144,14 @@ pub async fn wait_all<C: Check>(
             _ = until(deadline) => {
                 // Attempts cut off by the deadline report at the same instant.
                 tokio::task::yield_now().await;
-                while let Ok(Event::NotReady(i, e)) = rx.try_recv() {
-                    last[i] = Some(e);
+                while let Ok(event) = rx.try_recv() {
+                    match event {
+                        Event::Ready(i) => ready[i] = true,
+                        Event::NotReady(i, e) => last[i] = Some(e),
+                    }
+                }
+                if ready.iter().all(|&r| r) {
+                    return Outcome::Ready { elapsed: start.elapsed() };
                 }
                 let elapsed = opts.timeout.unwrap_or_else(|| start.elapsed());
                 // A target whose first attempt never finished hung all along.
@@ -197,19 +203,21 @@ impl Watch {
             if budget.is_zero() {
                 return;
             }
-            let result = timeout(budget, check.check(budget))
-                .await
-                .unwrap_or_else(|_| Err(NotReady::timeout(budget)));
-            let err = match result {
-                Ok(()) => {
+            let err = match timeout(budget, check.check(budget)).await {
+                Ok(Ok(())) => {
                     let _ = self.events.send(Event::Ready(self.index));
                     return;
                 }
-                Err(e) => e,
+                Ok(Err(e)) => e,
+                // Cut short by the deadline: the previous reason stays the
+                // better explanation (the loop fills in one if there is none).
+                Err(_) if budget < self.opts.attempt_timeout => return,
+                Err(_) => NotReady::timeout(budget),
             };
             let delay = self.opts.schedule.delay(
                 began - self.start,
                 err.class,
+                err.crowded,
                 seed.wrapping_add(attempt << 32),
             );
             if self.events.send(Event::NotReady(self.index, err)).is_err() {
@@ -228,7 +236,8 @@ pub async fn check_once<C: Check>(
     let mut tasks = JoinSet::new();
     let mut results: Vec<(String, Result<(), NotReady>)> = Vec::new();
     for (i, Watched { name, mut check }) in targets.into_iter().enumerate() {
-        results.push((name, Ok(())));
+        let unfinished = NotReady::new(crate::probe::Class::Other, "the check did not finish");
+        results.push((name, Err(unfinished)));
         tasks.spawn(async move {
             let r = timeout(attempt_timeout, check.check(attempt_timeout))
                 .await
@@ -328,7 +337,7 @@ mod tests {
             1,
             "a ready target is not checked again"
         );
-        assert_eq!(a_count.load(Ordering::SeqCst), 14);
+        assert_eq!(a_count.load(Ordering::SeqCst), 17);
     }
 
     #[tokio::test(start_paused = true)]

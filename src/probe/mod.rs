@@ -74,6 +74,8 @@ pub struct NotReady {
     pub class: Class,
     pub reason: String,
     pub hint: Option<String>,
+    /// The server is short of connection slots: retry later than usual.
+    pub crowded: bool,
 }
 
 impl NotReady {
@@ -82,6 +84,7 @@ impl NotReady {
             class,
             reason: one_line(&reason.into()),
             hint: None,
+            crowded: false,
         }
     }
 
@@ -112,7 +115,13 @@ impl NotReady {
                 format!("connection to {what} closed: {err}"),
             )
             .hint("the server is starting, restarting or refusing this client"),
-            io::ErrorKind::TimedOut => NotReady::timeout(Duration::ZERO),
+            io::ErrorKind::TimedOut => NotReady::new(
+                Class::Timeout,
+                format!("connecting to {what} timed out"),
+            )
+            .hint(
+                "packets are dropped on the way: check the host, port, firewall and NetworkPolicy",
+            ),
             _ if is_dns_error(&err.to_string()) => dns(what, err),
             _ => NotReady::new(Class::Other, format!("cannot connect to {what}: {err}")),
         }

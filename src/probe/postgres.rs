@@ -72,12 +72,11 @@ impl Requirements {
     }
 }
 
-/// Prisma's own URL parameters, which are not libpq's and are ignored here
-/// (except `schema`, which becomes the `search_path`).
+/// Prisma's own URL parameters, which are not libpq's: ignored here, except
+/// `schema` (the `search_path`) and `pgbouncer=true` (no prepared statements).
 const PRISMA_PARAMS: &[&str] = &[
     "connection_limit",
     "pool_timeout",
-    "pgbouncer",
     "connect_timeout",
     "socket_timeout",
     "statement_cache_size",
@@ -86,26 +85,37 @@ const PRISMA_PARAMS: &[&str] = &[
     "sslpassword",
 ];
 
+/// `statement_timeout` and friends are 32-bit milliseconds on the server.
+pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// How to reach one PostgreSQL target, parsed once.
+#[derive(Clone, Debug)]
+pub struct ConnectSpec {
+    pub options: PgConnectOptions,
+    /// False behind PgBouncer in transaction mode (`pgbouncer=true`), where
+    /// named prepared statements do not survive between transactions.
+    pub prepared: bool,
+}
+
 /// Builds connect options from a target URL: libpq's parameters that matter
 /// (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `host`, `port`, `user`,
-/// `password`, `dbname`, `application_name`, `options`) and Prisma's `schema`.
+/// `password`, `dbname`, `application_name`, `options`) and Prisma's `schema`
+/// and `pgbouncer`. What the URL leaves out comes from libpq's `PG*`
+/// variables, as with `psql`. Every session is read-only by default, and
 /// `attempt_timeout` bounds every statement and any open transaction.
-pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnectOptions, String> {
+pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<ConnectSpec, String> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
             .into_owned()
     };
-    let mut opts = PgConnectOptions::new_without_pgpass()
-        .host(
-            url.host_str()
-                .unwrap_or("localhost")
-                .trim_start_matches('[')
-                .trim_end_matches(']'),
-        )
-        .port(url.port().unwrap_or(5432))
-        .application_name("readygate")
-        .ssl_mode(PgSslMode::Prefer);
+    let mut opts = PgConnectOptions::new_without_pgpass().application_name("readygate");
+    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        opts = opts.host(host.trim_start_matches('[').trim_end_matches(']'));
+    }
+    if let Some(port) = url.port() {
+        opts = opts.port(port);
+    }
     if !url.username().is_empty() {
         opts = opts.username(&decode(url.username()));
     }
@@ -116,13 +126,14 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnect
     if !db.is_empty() {
         opts = opts.database(&decode(db));
     }
+    let mut prepared = true;
     let mut settings: Vec<(String, String)> = Vec::new();
     for (key, value) in url.query_pairs() {
         let value = value.into_owned();
         match &*key {
             "sslmode" => {
                 let mode = value.parse::<PgSslMode>().map_err(|_| {
-                    format!("has sslmode={value:?}; use disable, allow, prefer, require, verify-ca or verify-full")
+                    format!("has sslmode={:?}; use disable, allow, prefer, require, verify-ca or verify-full", crate::duration::shorten(&value))
                 })?;
                 opts = opts.ssl_mode(mode);
             }
@@ -140,34 +151,73 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnect
             }
             "host" if value.starts_with('/') => opts = opts.socket(&value),
             "host" => opts = opts.host(&value),
-            "port" => opts = opts.port(value.parse().map_err(|_| format!("has port={value:?}, not a port number"))?),
+            "port" => {
+                opts = opts.port(value.parse().map_err(|_| "has a port= that is not a port number".to_string())?)
+            }
             "user" => opts = opts.username(&value),
             "password" => opts = opts.password(&value),
             "dbname" => opts = opts.database(&value),
             "application_name" => opts = opts.application_name(&value),
-            "options" => {
-                for setting in value.split("-c").map(str::trim).filter(|s| !s.is_empty()) {
-                    let (k, v) = setting.split_once('=').ok_or("has an options= value that is not -c key=value")?;
-                    settings.push((k.trim().to_string(), v.trim().to_string()));
-                }
-            }
+            "options" => settings.extend(parse_options(&value)?),
             "schema" => settings.push(("search_path".into(), quote_ident(&value))),
+            "pgbouncer" => prepared = value != "true",
             k if PRISMA_PARAMS.contains(&k) => {}
             other => {
                 return Err(format!(
-                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema",
+                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema and pgbouncer",
                     crate::duration::shorten(other)
                 ))
             }
         }
     }
-    let ms = attempt_timeout.as_millis().max(1).to_string();
+    let ms = attempt_timeout
+        .as_millis()
+        .clamp(1, MAX_ATTEMPT_TIMEOUT.as_millis())
+        .to_string();
     settings.push(("statement_timeout".into(), ms.clone()));
     settings.push(("idle_in_transaction_session_timeout".into(), ms));
-    Ok(opts
+    settings.push(("default_transaction_read_only".into(), "on".into()));
+    let options = opts
         .options(settings.iter().map(|(k, v)| (k.as_str(), escape_option(v))))
         .log_statements(log::LevelFilter::Off)
-        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600)))
+        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
+    Ok(ConnectSpec { options, prepared })
+}
+
+/// Parses libpq's `options` value: `-c key=value`, `-ckey=value` or
+/// `--key=value`, separated by unescaped spaces.
+fn parse_options(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let bad = || "has an options= value that is not -c key=value".to_string();
+    let mut settings = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = match w.as_str() {
+            "-c" => words.next().ok_or_else(bad)?,
+            _ if w.starts_with("--") => w[2..].to_string(),
+            _ if w.starts_with("-c") => w[2..].to_string(),
+            _ => return Err(bad()),
+        };
+        let (k, v) = setting.split_once('=').ok_or_else(bad)?;
+        settings.push((k.replace('-', "_"), v.to_string()));
+    }
+    Ok(settings)
 }
 
 fn readable(path: &str, param: &str) -> Result<(), String> {
@@ -186,10 +236,22 @@ fn escape_option(value: &str) -> String {
 }
 
 pub struct PostgresProbe {
-    options: PgConnectOptions,
+    spec: ConnectSpec,
     what: String,
     req: Arc<Requirements>,
-    conn: Option<PgConnection>,
+    conn: Option<Session>,
+}
+
+/// A kept connection and what its session looked like when it was opened.
+struct Session {
+    conn: PgConnection,
+    /// Read-only default, statement timeout, role and "not inside a
+    /// transaction", as first seen; a `--sql` that changes them loses the
+    /// connection.
+    baseline: Option<String>,
+    /// `_prisma_migrations` was seen, so the Prisma columns can be asked
+    /// for in the same statement as the rest.
+    prisma_table: bool,
 }
 
 /// The result of one attempt on an open connection.
@@ -199,14 +261,23 @@ struct Attempt {
     keep: bool,
 }
 
+impl Attempt {
+    fn drop_with(e: NotReady) -> Attempt {
+        Attempt {
+            result: Err(e),
+            keep: false,
+        }
+    }
+}
+
 impl PostgresProbe {
-    pub fn new(options: PgConnectOptions, req: Arc<Requirements>) -> Self {
-        let what = match options.get_socket() {
+    pub fn new(spec: ConnectSpec, req: Arc<Requirements>) -> Self {
+        let what = match spec.options.get_socket() {
             Some(path) => path.display().to_string(),
-            None => format!("{}:{}", options.get_host(), options.get_port()),
+            None => format!("{}:{}", spec.options.get_host(), spec.options.get_port()),
         };
         PostgresProbe {
-            options,
+            spec,
             what,
             req,
             conn: None,
@@ -215,38 +286,56 @@ impl PostgresProbe {
 
     pub async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
         // Taken out, so a cancelled attempt drops (closes) the connection.
-        let mut conn = match self.conn.take() {
-            Some(conn) => conn,
-            None => match boxed(PgConnection::connect_with(&self.options)).await {
-                Ok(conn) => conn,
+        let mut session = match self.conn.take() {
+            Some(session) => session,
+            None => match boxed(PgConnection::connect_with(&self.spec.options)).await {
+                Ok(conn) => Session {
+                    conn,
+                    baseline: None,
+                    prisma_table: false,
+                },
                 Err(e) => return Err(self.classify(e)),
             },
         };
-        let Attempt { result, keep } = boxed(self.attempt(&mut conn)).await;
+        let Attempt { result, keep } = boxed(self.attempt(&mut session)).await;
         if keep && result.is_err() {
-            self.conn = Some(conn);
+            self.conn = Some(session);
         } else {
             // Ready targets are not checked again; say goodbye properly.
-            let _ = tokio::time::timeout(Duration::from_millis(200), conn.close()).await;
+            let _ = tokio::time::timeout(Duration::from_millis(200), session.conn.close()).await;
         }
         result
     }
 
-    async fn attempt(&self, conn: &mut PgConnection) -> Attempt {
-        let status = match boxed(self.status(conn)).await {
+    async fn attempt(&self, session: &mut Session) -> Attempt {
+        let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
+        let mut status = match boxed(self.status(&mut session.conn, with_prisma)).await {
             Ok(status) => status,
-            Err(e) => {
-                return Attempt {
-                    keep: false,
-                    result: Err(self.classify(e)),
-                }
-            }
+            Err(e) => return Attempt::drop_with(self.classify(e)),
         };
+        if self.req.needs_prisma_table() && status.has_prisma_table && !with_prisma {
+            // Just appeared: ask again with the Prisma columns, this once.
+            session.prisma_table = true;
+            status = match boxed(self.status(&mut session.conn, true)).await {
+                Ok(status) => status,
+                Err(e) => return Attempt::drop_with(self.classify(e)),
+            };
+        }
+        match &session.baseline {
+            None => session.baseline = Some(status.session.clone()),
+            Some(seen) if *seen != status.session => {
+                return Attempt::drop_with(
+                    NotReady::new(Class::Other, "--sql changed the session (read-only default, timeout, role or transaction)")
+                        .hint("make --sql a single SELECT that returns true when ready; readygate reconnects meanwhile"),
+                )
+            }
+            Some(_) => {}
+        }
         // Keep the connection only while the server has room for the app.
-        let keep = status.free_slots >= (status.max_connections / 10).max(3);
+        let crowded = status.free_slots < (status.max_connections / 10).max(3);
         let fail = move |e: NotReady| Attempt {
-            result: Err(e),
-            keep,
+            result: Err(NotReady { crowded, ..e }),
+            keep: !crowded,
         };
         if status.in_recovery {
             return fail(
@@ -268,45 +357,51 @@ impl PostgresProbe {
             } else {
                 ("tables", "do")
             };
-            return fail(NotReady::new(Class::Schema, format!("{noun} {} {verb} not exist", names.join(", ")))
-                .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"));
+            return fail(
+                NotReady::new(Class::Schema, format!("{noun} {} {verb} not exist", names.join(", ")))
+                    .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
+            );
         }
         if self.req.needs_prisma_table() {
-            if !status.has_prisma_table {
-                return fail(NotReady::new(Class::Schema, "table \"_prisma_migrations\" does not exist")
-                    .hint("no Prisma migration has run yet: check the migrating service's logs for `prisma migrate deploy`"));
-            }
-            match boxed(self.prisma(conn)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(not_ready)) => return fail(not_ready),
-                Err(e) => {
-                    return Attempt {
-                        keep: false,
-                        result: Err(self.classify(e)),
-                    }
-                }
+            let Some(prisma) = &status.prisma else {
+                return fail(
+                    NotReady::new(Class::Schema, "table \"_prisma_migrations\" does not exist")
+                        .hint("no Prisma migration has run yet: check the migrating service's logs for `prisma migrate deploy`"),
+                );
+            };
+            if let Err(not_ready) = self.judge_prisma(prisma) {
+                return fail(not_ready);
             }
         }
         if let Some(sql) = &self.req.sql {
-            match boxed(custom_check(conn, sql)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(not_ready)) => return fail(not_ready),
-                Err(e) => {
+            match boxed(self.custom_check(&mut session.conn, sql)).await {
+                Ok(()) => {}
+                // Anything but a boolean row may have been a statement that
+                // changed the session (BEGIN, SET ...): do not keep it.
+                Err((not_ready, keep)) => {
                     return Attempt {
-                        keep: false,
-                        result: Err(self.classify(e)),
+                        keep: keep && !crowded,
+                        result: Err(NotReady {
+                            crowded,
+                            ..not_ready
+                        }),
                     }
                 }
             }
         }
         Attempt {
             result: Ok(()),
-            keep,
+            keep: false,
         }
     }
 
-    /// One statement per attempt while the schema is missing.
-    async fn status(&self, conn: &mut PgConnection) -> Result<Status, sqlx::Error> {
+    /// One statement per attempt: the tables, the server's state and, once
+    /// `_prisma_migrations` exists, the migrations.
+    async fn status(
+        &self,
+        conn: &mut PgConnection,
+        with_prisma: bool,
+    ) -> Result<Status, sqlx::Error> {
         let schemas: Vec<String> = self
             .req
             .tables
@@ -314,12 +409,30 @@ impl PostgresProbe {
             .map(|t| t.schema.clone().unwrap_or_default())
             .collect();
         let names: Vec<String> = self.req.tables.iter().map(|t| t.name.clone()).collect();
-        let row = sqlx::query(STATUS_SQL)
+        let sql = if with_prisma {
+            STATUS_WITH_PRISMA_SQL
+        } else {
+            STATUS_SQL
+        };
+        let mut query = sqlx::query(sql)
+            .persistent(self.spec.prepared)
             .bind(schemas)
-            .bind(names)
-            .fetch_one(&mut *conn);
-        let row = boxed(row).await?;
+            .bind(names);
+        if with_prisma {
+            query = query.bind(self.req.migrations.clone());
+        }
+        let row = boxed(query.fetch_one(&mut *conn)).await?;
         let missing: Vec<i64> = row.try_get(0)?;
+        let prisma = if with_prisma {
+            Some(Prisma {
+                applied: row.try_get(6)?,
+                unfinished: row.try_get(7)?,
+                logs: row.try_get(8)?,
+                missing: row.try_get(9)?,
+            })
+        } else {
+            None
+        };
         Ok(Status {
             missing_tables: missing
                 .iter()
@@ -330,55 +443,97 @@ impl PostgresProbe {
             in_recovery: row.try_get(2)?,
             max_connections: row.try_get(3)?,
             free_slots: row.try_get(4)?,
+            session: row.try_get(5)?,
+            prisma,
         })
     }
 
-    async fn prisma(&self, conn: &mut PgConnection) -> Result<Result<(), NotReady>, sqlx::Error> {
-        let row = sqlx::query(PRISMA_SQL)
-            .bind(self.req.migrations.clone())
-            .fetch_one(&mut *conn);
-        let row = boxed(row).await?;
-        let applied: i64 = row.try_get(0)?;
-        let unfinished: Option<String> = row.try_get(1)?;
-        let logs: Option<String> = row.try_get(2)?;
-        let missing: Vec<String> = row.try_get(3)?;
-        if let Some(name) = unfinished.filter(|n| self.req.prisma || missing.contains(n)) {
-            return Ok(Err(match logs.as_deref().and_then(|l| l.lines().map(str::trim).find(|l| !l.is_empty())) {
+    fn judge_prisma(&self, p: &Prisma) -> Result<(), NotReady> {
+        if let Some(name) = p
+            .unfinished
+            .as_ref()
+            .filter(|n| self.req.prisma || p.missing.contains(n))
+        {
+            let first = p
+                .logs
+                .as_deref()
+                .and_then(|l| l.lines().map(str::trim).find(|l| !l.is_empty()));
+            return Err(match first {
                 Some(first) => NotReady::new(Class::FailedMigration, format!("migration {name} failed: {first}")).hint(format!(
                     "Prisma blocks later deploys until it is resolved (P3009): fix the cause, run `prisma migrate resolve --rolled-back {name}`, then redeploy the migrating service"
                 )),
                 None => NotReady::new(Class::Schema, format!("migration {name} is still running"))
                     .hint("wait for it; if it stays, the migrating process died: check its logs"),
-            }));
+            });
         }
-        if self.req.prisma && applied == 0 {
-            return Ok(Err(NotReady::new(
-                Class::Schema,
-                "no Prisma migration has finished yet",
-            )
-            .hint(
-                "check the migrating service's logs for `prisma migrate deploy`",
-            )));
+        if self.req.prisma && p.applied == 0 {
+            return Err(
+                NotReady::new(Class::Schema, "no Prisma migration has finished yet")
+                    .hint("check the migrating service's logs for `prisma migrate deploy`"),
+            );
         }
-        if let Some(first) = missing.first() {
-            let more = if missing.len() > 1 {
-                format!(" and {} more", missing.len() - 1)
+        if let Some(first) = p.missing.first() {
+            let more = if p.missing.len() > 1 {
+                format!(" and {} more", p.missing.len() - 1)
             } else {
                 String::new()
             };
-            return Ok(Err(NotReady::new(Class::Schema, format!("migration {first}{more} not applied yet")).hint(
+            return Err(NotReady::new(Class::Schema, format!("migration {first}{more} not applied yet")).hint(
                 "the migrating service has not deployed this release's migrations: is it the same version, and did it start?",
-            )));
+            ));
         }
-        Ok(Ok(()))
+        Ok(())
+    }
+
+    /// Runs `--sql` as one statement (the extended protocol refuses several)
+    /// in the session's read-only transaction, under its statement timeout.
+    /// The error says whether the connection may be kept.
+    async fn custom_check(
+        &self,
+        conn: &mut PgConnection,
+        sql: &str,
+    ) -> Result<(), (NotReady, bool)> {
+        let row = boxed(
+            sqlx::query(sql)
+                .persistent(self.spec.prepared)
+                .fetch_optional(&mut *conn),
+        )
+        .await;
+        let unsatisfied = |what: String| {
+            NotReady::new(Class::Schema, what).hint("the custom check is not satisfied yet")
+        };
+        match row {
+            Ok(Some(row)) => match row.try_get::<Option<bool>, _>(0) {
+                Ok(Some(true)) => Ok(()),
+                Ok(Some(false)) => Err((unsatisfied("--sql returned false".into()), true)),
+                Ok(None) => Err((unsatisfied("--sql returned NULL".into()), true)),
+                Err(e) => Err((
+                    NotReady::new(
+                        Class::Other,
+                        format!("--sql's first column is not a boolean ({e})"),
+                    )
+                    .hint(
+                        "make the query return true when ready, e.g. SELECT count(*) > 0 FROM ...",
+                    ),
+                    false,
+                )),
+            },
+            Ok(None) => Err((
+                NotReady::new(Class::Schema, "--sql returned no rows")
+                    .hint("make --sql a single SELECT that returns one row with true when ready"),
+                false,
+            )),
+            Err(sqlx::Error::Database(db)) => Err((database_error(&*db, "--sql failed"), false)),
+            Err(other) => Err((self.classify(other), false)),
+        }
     }
 
     fn classify(&self, err: sqlx::Error) -> NotReady {
         classify(
             err,
             &self.what,
-            self.options.get_username(),
-            self.options.get_database(),
+            self.spec.options.get_username(),
+            self.spec.options.get_database(),
         )
     }
 }
@@ -389,10 +544,20 @@ struct Status {
     in_recovery: bool,
     max_connections: i32,
     free_slots: i32,
+    session: String,
+    prisma: Option<Prisma>,
 }
 
-const STATUS_SQL: &str = "\
-SELECT
+struct Prisma {
+    applied: i64,
+    unfinished: Option<String>,
+    logs: Option<String>,
+    missing: Vec<String>,
+}
+
+macro_rules! status_columns {
+    () => {
+        "SELECT
   ARRAY(SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i)
         WHERE NOT EXISTS (
           SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
@@ -404,83 +569,74 @@ SELECT
   pg_catalog.current_setting('max_connections')::int4,
   (pg_catalog.current_setting('max_connections')::int4
    - pg_catalog.current_setting('superuser_reserved_connections')::int4
-   - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend'))::int4";
+   - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend'))::int4,
+  concat_ws('|', pg_catalog.current_setting('default_transaction_read_only'),
+            pg_catalog.current_setting('statement_timeout'), current_user = session_user,
+            pg_catalog.now() = pg_catalog.statement_timestamp())"
+    };
+}
 
-const PRISMA_SQL: &str = "\
-SELECT
+const STATUS_SQL: &str = status_columns!();
+
+/// The same, plus the Prisma columns; only sent once `_prisma_migrations`
+/// exists, since a missing table fails the whole statement.
+const STATUS_WITH_PRISMA_SQL: &str = concat!(
+    status_columns!(),
+    ",
   (SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL),
   f.migration_name,
   f.logs,
-  ARRAY(SELECT m FROM unnest($1::text[]) AS m
+  ARRAY(SELECT m FROM unnest($3::text[]) AS m
         WHERE NOT EXISTS (SELECT 1 FROM _prisma_migrations p
                           WHERE p.migration_name = m AND p.finished_at IS NOT NULL AND p.rolled_back_at IS NULL))
 FROM (SELECT 1) AS one
 LEFT JOIN LATERAL (SELECT migration_name, logs FROM _prisma_migrations
                    WHERE finished_at IS NULL AND rolled_back_at IS NULL
-                   ORDER BY started_at LIMIT 1) AS f ON true";
-
-/// Runs `--sql` in a read-only transaction (the session's statement timeout
-/// bounds it) and always ends the transaction before returning.
-async fn custom_check(
-    conn: &mut PgConnection,
-    sql: &str,
-) -> Result<Result<(), NotReady>, sqlx::Error> {
-    boxed(sqlx::query("BEGIN READ ONLY").execute(&mut *conn)).await?;
-    // Extended protocol: one statement only, and no splicing.
-    let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
-    boxed(sqlx::query("ROLLBACK").execute(&mut *conn)).await?;
-    let verdict = match row {
-        Ok(Some(row)) => match row.try_get::<Option<bool>, _>(0) {
-            Ok(Some(true)) => Ok(()),
-            Ok(v) => Err(NotReady::new(
-                Class::Schema,
-                format!(
-                    "--sql returned {}",
-                    v.map_or("NULL".into(), |b| b.to_string())
-                ),
-            )
-            .hint("the custom check is not satisfied yet")),
-            Err(e) => Err(NotReady::new(
-                Class::Other,
-                format!("--sql's first column is not a boolean ({e})"),
-            )
-            .hint("make the query return true when ready, e.g. SELECT count(*) > 0 FROM ...")),
-        },
-        Ok(None) => Err(NotReady::new(Class::Schema, "--sql returned no rows")
-            .hint("the custom check is not satisfied yet")),
-        Err(sqlx::Error::Database(db)) => Err(database_error(&*db, "--sql failed")),
-        Err(other) => return Err(other),
-    };
-    Ok(verdict)
-}
+                   ORDER BY started_at LIMIT 1) AS f ON true"
+);
 
 /// Classifies an error from connecting or querying.
 pub fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> NotReady {
     match err {
+        sqlx::Error::Io(io) if is_tls_error(&io.to_string()) => tls(&io.to_string()),
         sqlx::Error::Io(io) => NotReady::from_io(&io, what),
-        sqlx::Error::Tls(e) => NotReady::new(Class::Tls, format!("TLS with {what} failed: {}", super::http::error_chain(&*e)))
-            .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH in the URL, or check sslmode"),
+        sqlx::Error::Tls(e) => tls(&super::http::error_chain(&*e)),
         sqlx::Error::Database(db_err) => match db_err.code().as_deref() {
-            Some("28P01" | "28000") => NotReady::new(Class::Auth, format!("login as {user:?} rejected: {}", db_err.message()))
-                .hint("check the user and password in the URL (and pg_hba.conf for this client)"),
-            Some("3D000") => NotReady::new(Class::UnknownDatabase, format!("database {:?} does not exist", db.unwrap_or(user)))
-                .hint("check the database name in the URL, or create the database"),
+            Some("28P01" | "28000") => NotReady::new(
+                Class::Auth,
+                format!("login as {user:?} rejected: {}", db_err.message()),
+            )
+            .hint("check the user and password in the URL (and pg_hba.conf for this client)"),
+            Some("3D000") => NotReady::new(
+                Class::UnknownDatabase,
+                format!("database {:?} does not exist", db.unwrap_or(user)),
+            )
+            .hint("check the database name in the URL, or create the database"),
             _ => database_error(&*db_err, "query failed"),
         },
-        sqlx::Error::PoolTimedOut => NotReady::timeout(Duration::ZERO),
+        sqlx::Error::PoolTimedOut => NotReady::new(Class::Timeout, format!("{what}: timed out")),
         other => {
             let text = super::http::error_chain(&other);
             if super::is_dns_error(&text) {
                 NotReady::new(Class::Dns, format!("cannot resolve {what}: {text}"))
                     .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS")
-            } else if text.to_ascii_lowercase().contains("tls") || text.contains("certificate") {
-                NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
-                    .hint("set sslrootcert=PATH in the URL, or check sslmode")
+            } else if is_tls_error(&text) {
+                tls(&text)
             } else {
                 NotReady::new(Class::Other, format!("{what}: {text}"))
             }
         }
     }
+}
+
+fn is_tls_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate") || t.contains("tls") || t.contains("unknownissuer")
+}
+
+fn tls(detail: &str) -> NotReady {
+    NotReady::new(Class::Tls, format!("TLS failed: {detail}"))
+        .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
 }
 
 fn database_error(db: &dyn sqlx::error::DatabaseError, context: &str) -> NotReady {
@@ -537,13 +693,34 @@ mod tests {
     }
 
     #[test]
+    fn libpq_options_forms() {
+        let parsed =
+            parse_options("-c search_path=my-cache -cwork_mem=4MB --lock-timeout=1s -c a=b\\ c")
+                .unwrap();
+        let want = [
+            ("search_path", "my-cache"),
+            ("work_mem", "4MB"),
+            ("lock_timeout", "1s"),
+            ("a", "b c"),
+        ];
+        assert_eq!(parsed, want.map(|(k, v)| (k.to_string(), v.to_string())));
+        for bad in ["search_path=x", "-c", "-c novalue"] {
+            assert!(parse_options(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn url_parameters() {
         let t = Duration::from_secs(5);
         let url = Url::parse(
             "postgresql://u:p%40ss@db:6543/lf?schema=app&sslmode=require&connection_limit=5",
         )
         .unwrap();
-        let o = connect_options(&url, t).unwrap();
+        let spec = connect_options(&url, t).unwrap();
+        let o = &spec.options;
+        assert!(spec.prepared);
+        let url = Url::parse("postgresql://u@db/lf?pgbouncer=true").unwrap();
+        assert!(!connect_options(&url, t).unwrap().prepared);
         assert_eq!(
             (o.get_host(), o.get_port(), o.get_database()),
             ("db", 6543, Some("lf"))

@@ -159,6 +159,44 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
         (vec![WEB, "--once", "--", "true"], vec![], "--once"),
         (vec![WEB, "--bogus-flag"], vec![], "--bogus-flag"),
         (vec![WEB, "--table"], vec![], "--table"),
+        (
+            vec![PG],
+            vec![("READYGATE_TABLE", "users")],
+            "did you mean READYGATE_TABLES?",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_TIMOUT", "1s")],
+            "did you mean READYGATE_TIMEOUT?",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_WHATEVER_ELSE", "1")],
+            "READYGATE_WHATEVER_ELSE",
+        ),
+        (vec![PG, "--sql", ""], vec![], "--sql"),
+        (vec![PG, "--migration", " "], vec![], "--migration"),
+        (vec![WEB, "--http-body", ""], vec![], "--http-body"),
+        (
+            vec![WEB, "--attempt-timeout", "25h"],
+            vec![],
+            "--attempt-timeout",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_ATTEMPT_TIMEOUT", "30d")],
+            "READYGATE_ATTEMPT_TIMEOUT",
+        ),
+        (
+            vec!["postgres://db/x?options=search_path%3Dx"],
+            vec![],
+            "options=",
+        ),
+        (
+            vec![WEB, "--termination-log", ""],
+            vec![],
+            "--termination-log",
+        ),
     ];
     assert!(cases.len() >= 30);
     for (args, env, culprit) in &cases {

@@ -6,3 +6,4 @@ mod postgres;
 mod process;
 mod secrets;
 mod support;
+mod tls;

@@ -402,3 +402,59 @@ fn gives_its_connection_back_when_the_server_is_nearly_full() {
         "the gate held its connection in {held} of 20 samples on a nearly full server"
     );
 }
+
+#[test]
+fn a_prisma_style_database_url_works_as_is() {
+    let pg = Postgres::start();
+    pg.as_app("CREATE TABLE users (id int)");
+    let url = format!("{}?schema=public&connection_limit=1&pool_timeout=5&pgbouncer=true&options=-c%20lock_timeout%3D1s", pg.url());
+    let ran = run(readygate().args([
+        &url,
+        "--table",
+        "users",
+        "--sql",
+        "SELECT current_setting('lock_timeout') = '1s'",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    // Prisma's schema parameter is the search_path: a table elsewhere is not found.
+    pg.as_app("CREATE SCHEMA lf; CREATE TABLE lf.traces (id int)");
+    let in_lf = format!("{}?schema=lf", pg.url());
+    assert_eq!(
+        run(readygate().args([&in_lf, "--table", "traces", "--timeout", "5s"])).code,
+        Some(0)
+    );
+    let ran = run(readygate().args([&url, "--table", "traces", "--timeout", "300ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+}
+
+#[test]
+fn a_custom_check_that_changes_the_session_is_refused() {
+    let pg = Postgres::start();
+    for sql in [
+        "SELECT set_config('default_transaction_read_only', 'off', false) = 'x'",
+        "SELECT set_config('statement_timeout', '0', false) = 'x'",
+        "BEGIN",
+        "SET ROLE app",
+    ] {
+        let ran = run(readygate().args([&pg.url(), "--sql", sql, "--timeout", "600ms"]));
+        assert_eq!(ran.code, Some(1), "{sql}: {}", ran.stderr);
+    }
+    let ran = run(readygate().args([
+        &pg.url(),
+        "--sql",
+        "SELECT set_config('default_transaction_read_only', 'off', false) = 'x'",
+        "--timeout",
+        "600ms",
+    ]));
+    assert!(
+        ran.stderr.contains("--sql changed the session"),
+        "{}",
+        ran.stderr
+    );
+    // No connection was left behind inside a transaction.
+    let open =
+        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    assert_eq!(open, "0");
+}

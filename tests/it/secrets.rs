@@ -74,6 +74,25 @@ fn no_secret_appears_in_any_output() {
     let mut cmd = readygate();
     cmd.arg(format!("postgres://u:{}@host/db?sslmode=nope", secrets[5]));
     runs.push(("bad sslmode".into(), run(&mut cmd)));
+    let mut cmd = readygate();
+    cmd.arg(format!("http://host:99999/?token={}", secrets[5]));
+    runs.push(("bad port with a token".into(), run(&mut cmd)));
+    // The termination log gets the summary, redacted too.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let mut cmd = readygate();
+    cmd.args([
+        &pg_wrong_pw,
+        &http_url,
+        "--timeout",
+        "300ms",
+        "--termination-log",
+    ])
+    .arg(&log);
+    let mut ran = run(&mut cmd);
+    ran.stdout = std::fs::read_to_string(&log).expect("termination log written");
+    assert!(ran.stdout.contains("gave up after 300ms"), "{}", ran.stdout);
+    runs.push(("termination log".into(), ran));
 
     for (mode, ran) in &runs {
         let out = ran.all_output();

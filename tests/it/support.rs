@@ -238,6 +238,15 @@ impl Postgres {
     }
 
     pub fn start_with(max_connections: u32) -> Postgres {
+        Postgres::start_configured(max_connections, None)
+    }
+
+    /// A cluster that also speaks TLS with the server certificate in `certs`.
+    pub fn start_tls(certs: &Certs) -> Postgres {
+        Postgres::start_configured(100, Some(certs))
+    }
+
+    fn start_configured(max_connections: u32, certs: Option<&Certs>) -> Postgres {
         let template = template();
         let tmp = tempfile::Builder::new()
             .prefix("pg-")
@@ -253,6 +262,23 @@ impl Postgres {
             ),
             "copy template cluster",
         );
+        if let Some(certs) = certs {
+            let data = tmp.path().join("data");
+            for (from, to) in [("server.pem", "server.crt"), ("server.key", "server.key")] {
+                std::fs::copy(certs.path(from), data.join(to)).unwrap();
+                give_to_pg(&data.join(to));
+                std::fs::set_permissions(
+                    data.join(to),
+                    std::os::unix::fs::PermissionsExt::from_mode(0o600),
+                )
+                .unwrap();
+            }
+            let mut conf = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .unwrap();
+            writeln!(conf, "ssl = on").unwrap();
+        }
         let mut pg = Postgres::start_in(tmp.path().to_path_buf(), max_connections);
         pg._tmp = Some(tmp);
         pg
@@ -551,5 +577,138 @@ impl Drop for HttpStub {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A throwaway CA and a server certificate for `localhost` and 127.0.0.1,
+/// made with the `openssl` command.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Certs {
+    pub fn generate() -> Certs {
+        let dir = tempfile::Builder::new()
+            .prefix("certs-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for (name, subject) in [
+            ("ca", "/CN=readygate test CA"),
+            ("other-ca", "/CN=some other CA"),
+        ] {
+            check(
+                Command::new("openssl")
+                    .current_dir(d)
+                    .args(["req", "-x509"])
+                    .args(ec)
+                    .args([
+                        "-keyout",
+                        &format!("{name}.key"),
+                        "-out",
+                        &format!("{name}.pem"),
+                        "-days",
+                        "2",
+                        "-subj",
+                        subject,
+                    ]),
+                "openssl CA",
+            );
+        }
+        check(
+            Command::new("openssl")
+                .current_dir(d)
+                .arg("req")
+                .args(ec)
+                .args([
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ]),
+            "openssl CSR",
+        );
+        check(
+            Command::new("openssl").current_dir(d).args([
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ]),
+            "openssl sign",
+        );
+        Certs { dir }
+    }
+
+    pub fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// `openssl s_server -www`: a real HTTPS server answering 200 with a status page.
+pub struct HttpsServer {
+    pub port: u16,
+    child: Child,
+}
+
+impl HttpsServer {
+    pub fn start(certs: &Certs) -> HttpsServer {
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args([
+                "s_server",
+                "-www",
+                "-quiet",
+                "-accept",
+                &format!("127.0.0.1:{port}"),
+                "-cert",
+                &certs.path("server.pem"),
+                "-key",
+                &certs.path("server.key"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start openssl s_server");
+        let server = HttpsServer { port, child };
+        eventually(
+            Duration::from_secs(10),
+            "openssl s_server to listen",
+            || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        server
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
