@@ -54,25 +54,32 @@ class Postgres:
         subprocess.run(self.as_pg + ["pg_ctl", "-D", self.data, "-l", os.path.join(self.dir, "log"), "-w", "-o", opts, "start"],
                        check=True, stdout=subprocess.DEVNULL)
         self.sql("CREATE DATABASE bench", db="postgres")
+        self.sql("CREATE DATABASE bench_prisma", db="postgres")
+        self.sql("""CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL,
+            finished_at timestamptz, migration_name varchar(255) NOT NULL, logs text, rolled_back_at timestamptz,
+            started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count int NOT NULL DEFAULT 0);
+            INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at) VALUES ('0', 'x', '0_init', now())""",
+                 db="bench_prisma")
 
-    def url(self):
-        return f"postgres://postgres@127.0.0.1:{self.port}/bench"
+    def url(self, db="bench"):
+        return f"postgres://postgres@127.0.0.1:{self.port}/{db}"
 
     def sql(self, query, db="bench"):
         out = subprocess.run(["psql", "-h", self.dir, "-p", str(self.port), "-U", "postgres", "-d", db, "-X", "-q", "-A", "-t",
                               "-v", "ON_ERROR_STOP=1", "-c", query], check=True, capture_output=True, text=True)
         return out.stdout.strip()
 
-    def session(self):
+    def session(self, db):
         """A persistent psql, so making a table ready costs no process start."""
-        return subprocess.Popen(["psql", "-h", self.dir, "-p", str(self.port), "-U", "postgres", "-d", "bench", "-X", "-q",
+        return subprocess.Popen(["psql", "-h", self.dir, "-p", str(self.port), "-U", "postgres", "-d", db, "-X", "-q",
                                  "-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
 
-    def stats(self):
-        """Transactions in the bench database, and connections readygate opened (from the server log)."""
-        xacts = int(self.sql("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'bench'", db="postgres"))
+    def stats(self, db):
+        """Transactions in a database, and connections readygate opened to it (from the server log)."""
+        xacts = int(self.sql(f"SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '{db}'", db="postgres"))
+        marker = f"database={db} application_name=readygate"
         with open(self.log, errors="replace") as f:
-            sessions = sum(1 for line in f if "connection authorized" in line and "application_name=readygate" in line)
+            sessions = sum(1 for line in f if "connection authorized" in line and marker in line)
         return xacts, sessions
 
     def stop(self):
@@ -157,7 +164,8 @@ class Scenario:
 
     def __init__(self, kind, pg, web):
         self.kind, self.pg, self.web = kind, pg, web
-        self.session = pg.session() if kind == "postgres" else None
+        self.db = {"postgres": "bench", "prisma": "bench_prisma"}.get(kind)
+        self.session = pg.session(self.db) if self.db else None
         self.listeners = []
         self.n = 0
 
@@ -170,7 +178,9 @@ class Scenario:
             path = f"/health/{self.n}"
             return [self.web.url(path)], path
         name = f"t_{os.getpid()}_{self.n}"
-        return [self.pg.url(), "--table", name], name
+        if self.kind == "prisma":
+            return [self.pg.url(self.db), "--prisma-migrations", "--migration", name], name
+        return [self.pg.url(self.db), "--table", name], name
 
     def make_ready(self, key):
         """Makes the dependency ready; returns the moment it happened."""
@@ -187,7 +197,11 @@ class Scenario:
             self.web.ready.add(key)
             return at
         at = time.monotonic()
-        self.session.stdin.write(f"CREATE TABLE {key} (id int);\n\\echo done\n")
+        if self.kind == "prisma":
+            self.session.stdin.write(f"INSERT INTO _prisma_migrations (id, checksum, migration_name, finished_at)"
+                                     f" VALUES ('{key}', 'x', '{key}', now());\n\\echo done\n")
+        else:
+            self.session.stdin.write(f"CREATE TABLE {key} (id int);\n\\echo done\n")
         while self.session.stdout.readline().strip() != "done":
             pass
         return at
@@ -213,11 +227,11 @@ def lag_runs(scenario, runs, delay):
 
 def late_runs(scenario, gates):
     """Several gates at once, each ready LATE_AFTER (+0-1 s) after start."""
+    before = scenario.pg.stats(scenario.db) if scenario.db else None
     started = []
     for _ in range(gates):
         args, key = scenario.target()
         started.append((Gate(args), key, LATE_AFTER + random.random()))
-    before = scenario.pg.stats() if scenario.kind == "postgres" else None
     t0 = time.monotonic()
     rss = 0
     pending = sorted(started, key=lambda g: g[0].started + g[2])
@@ -232,9 +246,9 @@ def late_runs(scenario, gates):
         lags.append(gate.finish() - ready)
     waited = time.monotonic() - t0
     load = None
-    if scenario.kind == "postgres":
+    if scenario.db:
         time.sleep(1.5)  # exited backends flush their statistics
-        after_stats = scenario.pg.stats()
+        after_stats = scenario.pg.stats(scenario.db)
         load = ((after_stats[0] - before[0]) / gates / waited, (after_stats[1] - before[1]) / gates)
     elif scenario.kind == "http":
         hits = sum(scenario.web.hits.get(k, 0) for _, k, _ in started)
@@ -265,7 +279,7 @@ def machine():
 
 def main():
     pg, web = Postgres(), Web()
-    kinds = ["tcp", "http", "postgres"]
+    kinds = ["tcp", "http", "postgres", "prisma"]
     scenarios = {k: Scenario(k, pg, web) for k in kinds}
     try:
         print(f"detection lag, ready 0.5-2 s after start, {RUNS} runs each", file=sys.stderr)
@@ -296,8 +310,9 @@ def write_report(early, exits, late, size):
         f"Machine: {machine()}.",
         "",
         "All servers are real and on loopback. Default settings (adaptive schedule: 80 ms for 2 s,",
-        "slowing to 800 ms by 10 s). Lag = gate exit minus the moment the dependency became ready",
-        "(for PostgreSQL, the moment the `CREATE TABLE` was sent, so an upper bound). Times in ms.",
+        "slowing to 900 ms by 10 s). Lag = gate exit minus the moment the dependency became ready",
+        "(for PostgreSQL, the moment the `CREATE TABLE` or migration row was sent, so an upper bound).",
+        "`postgres` waits for `--table`; `prisma` for `--prisma-migrations --migration NAME`. Times in ms.",
         "",
         f"## Detection lag, ready 0.5-2 s after start ({len(early['tcp'])} runs each)",
         "",
@@ -326,6 +341,7 @@ def write_report(early, exits, late, size):
     for k, v in exits.items():
         lines.append(f"| {k} | {ms(summary(v))} |")
     pg_q, pg_sessions = late["postgres"][2]
+    prisma_q, prisma_sessions = late["prisma"][2]
     http_r, _ = late["http"][2]
     rss = max(r for _, r, _ in late.values())
     lines += [
@@ -336,6 +352,8 @@ def write_report(early, exits, late, size):
         "|---|---|---|",
         f"| PostgreSQL transactions per second per gate (pg_stat_database) | {pg_q:.2f} | <= 2 |",
         f"| PostgreSQL connections opened per gate (server log, log_connections) | {pg_sessions:.1f} | 1 |",
+        f"| same, waiting for a Prisma migration (`--prisma-migrations --migration`): transactions/s | {prisma_q:.2f} | <= 2 |",
+        f"| same, waiting for a Prisma migration: connections opened per gate | {prisma_sessions:.1f} | 1 |",
         f"| HTTP requests per second per gate | {http_r:.2f} | <= 2 |",
         f"| peak RSS of a waiting gate (VmHWM) | {rss / 1024:.1f} MiB | |",
         f"| release binary size | {size / 1024 / 1024:.1f} MiB | |",

@@ -23,7 +23,7 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
 
-    /// Fixed time between attempts [default: adaptive: 80ms for 2s, slowing to 800ms by 10s]
+    /// Fixed time between attempts [default: adaptive: 80ms for 2s, slowing to 900ms by 10s]
     /// [env: READYGATE_INTERVAL]
     #[arg(long, value_name = "DURATION")]
     pub interval: Option<String>,

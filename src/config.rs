@@ -636,7 +636,7 @@ impl Config {
             .timeout
             .map_or("0 (wait forever)".to_string(), show);
         let interval = match self.wait.schedule {
-            Schedule::Adaptive => "adaptive (80ms for 2s, slowing to 800ms by 10s)".to_string(),
+            Schedule::Adaptive => "adaptive (80ms for 2s, slowing to 900ms by 10s)".to_string(),
             Schedule::Fixed(d) => show(d),
         };
         let _ = writeln!(out, "timeout: {timeout}");
@@ -686,7 +686,7 @@ impl Config {
             } else {
                 "on".into()
             };
-            let _ = writeln!(out, "tls verification: {verify}");
+            let _ = writeln!(out, "https certificate verification: {verify}");
         }
         if !self.command.is_empty() {
             let _ = writeln!(out, "then run: {}", self.command.join(" "));

@@ -55,6 +55,17 @@ fn why(last: &Option<NotReady>) -> String {
     )
 }
 
+/// The reason alone, for the JSON `reason` field.
+pub fn reason(last: &Option<NotReady>) -> &str {
+    last.as_ref()
+        .map_or("no attempt finished yet", |e| e.reason.as_str())
+}
+
+/// The hint alone, for the JSON `hint` field.
+pub fn hint(last: &Option<NotReady>) -> &str {
+    last.as_ref().and_then(|e| e.hint.as_deref()).unwrap_or("")
+}
+
 fn class(last: &Option<NotReady>) -> &'static str {
     last.as_ref().map_or("pending", |e| e.class.as_str())
 }
@@ -63,14 +74,14 @@ fn class(last: &Option<NotReady>) -> &'static str {
 /// line per unready target with its last error and hint. Returns the lines,
 /// for the termination log.
 pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    match outcome {
+    let (head, unready, error) = match outcome {
         Outcome::Ready { elapsed } => {
             tracing::info!(
                 elapsed_ms = elapsed.as_millis() as u64,
                 "all {total} targets ready after {}",
                 show(*elapsed)
             );
+            return Vec::new();
         }
         Outcome::TimedOut { elapsed, unready } => {
             let head = format!(
@@ -78,17 +89,7 @@ pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
                 show(*elapsed),
                 unready.len()
             );
-            tracing::error!(
-                elapsed_ms = elapsed.as_millis() as u64,
-                unready = unready.len(),
-                "{head}"
-            );
-            lines.push(head);
-            for u in unready {
-                let line = format!("not ready: {}: {}", u.name, why(&u.last));
-                tracing::error!(target_url = %u.name, class = class(&u.last), "{line}");
-                lines.push(line);
-            }
+            (head, unready.as_slice(), true)
         }
         Outcome::Stopped {
             signal,
@@ -104,26 +105,34 @@ pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
                 show(*elapsed),
                 unready.len()
             );
-            tracing::warn!(
-                elapsed_ms = elapsed.as_millis() as u64,
-                unready = unready.len(),
-                "{head}"
-            );
-            lines.push(head);
-            for u in unready {
-                let line = format!("not ready: {}: {}", u.name, why(&u.last));
-                tracing::warn!(target_url = %u.name, class = class(&u.last), "{line}");
-                lines.push(line);
-            }
+            // Being stopped is not the gate's failure: warn, not error.
+            (head, unready.as_slice(), false)
         }
-        Outcome::Permanent { elapsed, failed } => {
-            let line = format!(
-                "giving up (--fail-fast): {}: {}",
-                failed.name,
-                why(&failed.last)
-            );
-            tracing::error!(target_url = %failed.name, class = class(&failed.last), elapsed_ms = elapsed.as_millis() as u64, "{line}");
-            lines.push(line);
+        Outcome::Permanent { failed, .. } => {
+            let head = format!("giving up (--fail-fast) on {}", failed.name);
+            (head, std::slice::from_ref(failed), true)
+        }
+    };
+    let mut lines = vec![head];
+    lines.extend(
+        unready
+            .iter()
+            .map(|u| format!("not ready: {}: {}", u.name, why(&u.last))),
+    );
+    for (i, line) in lines.iter().enumerate() {
+        // Line 0 is the verdict; the others are the targets, in order.
+        let u = i.checked_sub(1).map(|i| &unready[i]);
+        let name = u.map_or("", |u| u.name.as_str());
+        let last = u.map_or(&None, |u| &u.last);
+        let (class, reason, hint) = if u.is_some() {
+            (class(last), reason(last), hint(last))
+        } else {
+            ("", "", "")
+        };
+        if error {
+            tracing::error!(target_url = name, class, reason, hint, "{line}");
+        } else {
+            tracing::warn!(target_url = name, class, reason, hint, "{line}");
         }
     }
     lines

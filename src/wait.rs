@@ -165,7 +165,7 @@ pub async fn wait_all<C: Check>(
                 for u in unready(&ready, &last) {
                     let why = u.last.as_ref().map_or_else(|| "first attempt still running".to_string(), ToString::to_string);
                     let class = u.last.as_ref().map_or("pending", |e| e.class.as_str());
-                    tracing::info!(target_url = %u.name, class, elapsed_ms = start.elapsed().as_millis() as u64, "still waiting for {} after {elapsed}: {why}", u.name);
+                    tracing::info!(target_url = %u.name, class, reason = crate::report::reason(&u.last), hint = crate::report::hint(&u.last), elapsed_ms = start.elapsed().as_millis() as u64, "still waiting for {} after {elapsed}: {why}", u.name);
                 }
             }
         }

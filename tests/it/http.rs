@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{free_port, readygate, run, HttpStub};
+use crate::support::{free_port, readygate, run, spawn, HttpStub};
 
 #[test]
 fn status_json_body_and_headers_are_checked() {
@@ -62,13 +62,7 @@ fn status_json_body_and_headers_are_checked() {
 fn an_endpoint_that_turns_healthy_is_seen_quickly() {
     let web = HttpStub::start(503, r#"{"status":"starting"}"#);
     let url = web.url("/health");
-    let child = readygate()
-        .arg(&url)
-        .args(["--timeout", "10s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(readygate().arg(&url).args(["--timeout", "10s"]));
     std::thread::sleep(Duration::from_millis(700));
     web.set(200, r#"{"status":"OK"}"#);
     let flipped = std::time::Instant::now();
@@ -112,13 +106,11 @@ fn a_huge_body_is_capped() {
 #[test]
 fn tcp_targets_wait_for_a_port_to_open() {
     let port = free_port();
-    let child = readygate()
-        .arg(format!("tcp://127.0.0.1:{port}"))
-        .args(["--timeout", "10s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        readygate()
+            .arg(format!("tcp://127.0.0.1:{port}"))
+            .args(["--timeout", "10s"]),
+    );
     std::thread::sleep(Duration::from_millis(500));
     let _listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let out = child.wait_with_output().unwrap();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, readygate, run, Postgres};
+use crate::support::{eventually, readygate, run, spawn, Postgres};
 
 #[test]
 fn ready_at_once_when_the_schema_is_there() {
@@ -26,20 +26,14 @@ fn ready_at_once_when_the_schema_is_there() {
 #[test]
 fn waits_for_a_table_created_later() {
     let pg = Postgres::start();
-    let child = readygate()
-        .arg(pg.url())
-        .args([
-            "--table",
-            "blob_storage_integrations",
-            "--timeout",
-            "30s",
-            "--progress-every",
-            "1s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(readygate().arg(pg.url()).args([
+        "--table",
+        "blob_storage_integrations",
+        "--timeout",
+        "30s",
+        "--progress-every",
+        "1s",
+    ]));
     std::thread::sleep(Duration::from_millis(1500));
     // While the table is missing, the gate holds at most one connection, idle.
     let states = pg.admin("SELECT coalesce(string_agg(state, ','), '') FROM pg_stat_activity WHERE application_name = 'readygate'");
@@ -233,20 +227,14 @@ fn custom_sql_must_return_true_and_cannot_write() {
 fn an_alter_table_migration_is_not_blocked_by_the_waiting_gate() {
     let pg = Postgres::start();
     pg.as_app("CREATE TABLE traces (id int)");
-    let child = readygate()
-        .arg(pg.url())
-        .args([
-            "--table",
-            "observations",
-            "--sql",
-            "SELECT count(*) >= 0 FROM traces",
-            "--timeout",
-            "30s",
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(readygate().arg(pg.url()).args([
+        "--table",
+        "observations",
+        "--sql",
+        "SELECT count(*) >= 0 FROM traces",
+        "--timeout",
+        "30s",
+    ]));
     std::thread::sleep(Duration::from_millis(800));
     // Fails with lock_timeout if the gate sits in a transaction holding a lock.
     for i in 0..5 {
@@ -273,13 +261,11 @@ fn an_alter_table_migration_is_not_blocked_by_the_waiting_gate() {
 #[test]
 fn survives_a_postgres_restart_and_a_crash_while_waiting() {
     let pg = Postgres::start();
-    let child = readygate()
-        .arg(pg.url())
-        .args(["--table", "users", "--timeout", "60s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(
+        readygate()
+            .arg(pg.url())
+            .args(["--table", "users", "--timeout", "60s"]),
+    );
     eventually(Duration::from_secs(10), "the gate to connect", || {
         pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
             == "1"
@@ -373,13 +359,11 @@ fn gives_its_connection_back_when_the_server_is_nearly_full() {
     let pg = Postgres::start_with(20);
     let count =
         || pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
-    let mut gate = readygate()
-        .arg(pg.url())
-        .args(["--table", "never", "--timeout", "30s"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut gate = spawn(
+        readygate()
+            .arg(pg.url())
+            .args(["--table", "never", "--timeout", "30s"]),
+    );
     eventually(
         Duration::from_secs(10),
         "the gate to keep a connection",

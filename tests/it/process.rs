@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, readygate, run, HttpStub};
+use crate::support::{free_port, readygate, run, spawn, HttpStub};
 
 #[test]
 fn exec_keeps_the_pid_and_passes_the_exit_code_through() {
@@ -63,13 +63,7 @@ fn disabled_skips_waiting_and_still_execs() {
 
 fn signal_exits(sig: &str, code: i32) {
     let closed = format!("tcp://127.0.0.1:{}", free_port());
-    let child = readygate()
-        .arg(&closed)
-        .args(["--timeout", "60s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn(readygate().arg(&closed).args(["--timeout", "60s"]));
     std::thread::sleep(Duration::from_millis(400));
     let sent = Instant::now();
     let status = std::process::Command::new("kill")

@@ -28,6 +28,14 @@ pub fn readygate() -> Command {
     cmd
 }
 
+/// Starts a command with its output captured, for tests that act while it waits.
+pub fn spawn(cmd: &mut Command) -> Child {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn readygate")
+}
+
 /// What a finished run printed and returned.
 #[derive(Debug)]
 pub struct Ran {
