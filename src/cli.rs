@@ -39,6 +39,7 @@ pub struct Cli {
     pub progress_every: Option<String>,
 
     /// Check every target once, print one line each, exit 0 if all ready, else 1
+    /// (3 with --fail-fast on a permanent failure)
     /// [env: READYGATE_ONCE]
     #[arg(long)]
     pub once: bool,

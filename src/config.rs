@@ -40,7 +40,7 @@ pub enum LogFormat {
 enum Spec {
     Tcp,
     Http,
-    Postgres(Box<postgres::ConnectSpec>),
+    Postgres(Box<sqlx::postgres::PgConnectOptions>),
 }
 
 pub struct Config {
@@ -139,7 +139,9 @@ pub const VARIABLES: &[&str] = &[
 fn check_variable_names(env: &Env) -> Result<(), ConfigError> {
     let mut unknown: Vec<&String> = env
         .keys()
-        .filter(|k| k.starts_with("READYGATE_") && !VARIABLES.contains(&k.as_str()))
+        .filter(|k| {
+            k.starts_with("READYGATE_") && !VARIABLES.contains(&k.as_str()) && !is_service_link(k)
+        })
         .collect();
     unknown.sort();
     let Some(name) = unknown.first() else {
@@ -159,6 +161,29 @@ fn check_variable_names(env: &Env) -> Result<(), ConfigError> {
             "is not a readygate variable; see readygate --help for the READYGATE_* names",
         ),
     }
+}
+
+/// Kubernetes puts `<SERVICE>_SERVICE_HOST`, `<SERVICE>_PORT_8080_TCP_ADDR`
+/// and friends into every pod of a namespace with a Service of that name; a
+/// Service called `readygate` must not break every gate beside it.
+fn is_service_link(name: &str) -> bool {
+    if name.contains("_SERVICE_HOST") || name.contains("_SERVICE_PORT") || name.ends_with("_PORT") {
+        return true;
+    }
+    let Some((_, rest)) = name.split_once("_PORT_") else {
+        return false;
+    };
+    let mut parts = rest.split('_');
+    let number = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let proto = parts
+        .next()
+        .is_some_and(|p| matches!(p, "TCP" | "UDP" | "SCTP"));
+    let tail = parts
+        .next()
+        .is_none_or(|p| matches!(p, "ADDR" | "PORT" | "PROTO"));
+    number && proto && tail && parts.next().is_none()
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -314,7 +339,8 @@ impl Config {
                 }
                 Err(why) => {
                     // The raw value may hold a password: name it by position.
-                    let shown = if raw.contains(['@', '?', '#']) {
+                    // Only something like `db:5432` is safe to echo.
+                    let shown = if raw.contains("//") || raw.contains(['@', '?', '#']) {
                         String::new()
                     } else {
                         format!(" {:?}", shorten(raw))
@@ -561,7 +587,7 @@ impl Config {
                 Kind::Http => Spec::Http,
                 Kind::Postgres => Spec::Postgres(Box::new(
                     postgres::connect_options(&t.url, attempt_timeout)
-                        .or_else(|e| err(&format!("target #{} ({t})", n + 1), e))?,
+                        .or_else(|e| err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e))?,
                 )),
             });
         }
@@ -748,4 +774,36 @@ pub fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
     }
     names.sort();
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_service_links_are_not_typos() {
+        for name in [
+            "READYGATE_SERVICE_HOST",
+            "READYGATE_SERVICE_PORT",
+            "READYGATE_SERVICE_PORT_METRICS",
+            "READYGATE_PORT",
+            "READYGATE_PORT_9477_TCP",
+            "READYGATE_PORT_9477_TCP_ADDR",
+            "READYGATE_PORT_9477_UDP_PROTO",
+        ] {
+            assert!(is_service_link(name), "{name}");
+        }
+        for name in ["READYGATE_TABLE", "READYGATE_PORT_X_TCP", "READYGATE_PORTS"] {
+            assert!(!is_service_link(name), "{name}");
+        }
+        let env: Env = [("READYGATE_SERVICE_HOST".to_string(), "10.0.0.1".to_string())].into();
+        assert!(check_variable_names(&env).is_ok());
+    }
+
+    #[test]
+    fn edit_distance_counts_edits() {
+        assert_eq!(edit_distance("READYGATE_TABLE", "READYGATE_TABLES"), 1);
+        assert_eq!(edit_distance("abc", "abc"), 0);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 }

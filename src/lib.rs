@@ -135,7 +135,13 @@ use crate::cli::Cli;
 async fn wait_or_check(config: Config, redactor: Redactor) -> Finish {
     let total = config.targets.len();
     if config.once {
-        let results = wait::check_once(config.probes(), config.wait.attempt_timeout).await;
+        let results = tokio::select! {
+            results = wait::check_once(config.probes(), config.wait.attempt_timeout) => results,
+            signal = stop_signal() => {
+                tracing::warn!("stopped by a signal before every check finished");
+                return Finish::Exit(exit_code(&Outcome::Stopped { signal, elapsed: Default::default(), unready: Vec::new() }));
+            }
+        };
         let mut code = code::READY;
         for (name, result) in results {
             match result {

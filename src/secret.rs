@@ -32,6 +32,8 @@ pub fn is_secret_param(name: &str) -> bool {
         "auth",
         "credential",
         "signature",
+        "sig",
+        "code",
     ]
     .iter()
     .any(|word| name.contains(word))

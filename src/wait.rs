@@ -139,27 +139,9 @@ pub async fn wait_all<C: Check>(
                 }
                 // Every watcher ended without all targets ready: only when the
                 // deadline left no time for another attempt.
-                None => return Outcome::TimedOut { elapsed: start.elapsed(), unready: unready(&ready, &last) },
+                None => break,
             },
-            _ = until(deadline) => {
-                // Attempts cut off by the deadline report at the same instant.
-                tokio::task::yield_now().await;
-                while let Ok(event) = rx.try_recv() {
-                    match event {
-                        Event::Ready(i) => ready[i] = true,
-                        Event::NotReady(i, e) => last[i] = Some(e),
-                    }
-                }
-                if ready.iter().all(|&r| r) {
-                    return Outcome::Ready { elapsed: start.elapsed() };
-                }
-                let elapsed = opts.timeout.unwrap_or_else(|| start.elapsed());
-                // A target whose first attempt never finished hung all along.
-                for slot in last.iter_mut().filter(|l| l.is_none()) {
-                    *slot = Some(NotReady::timeout(elapsed));
-                }
-                return Outcome::TimedOut { elapsed, unready: unready(&ready, &last) };
-            }
+            _ = until(deadline) => break,
             _ = progress.tick() => {
                 let elapsed = show(start.elapsed());
                 for u in unready(&ready, &last) {
@@ -169,6 +151,28 @@ pub async fn wait_all<C: Check>(
                 }
             }
         }
+    }
+    // The deadline. Attempts cut off by it report at the same instant.
+    tokio::task::yield_now().await;
+    while let Ok(event) = rx.try_recv() {
+        match event {
+            Event::Ready(i) => ready[i] = true,
+            Event::NotReady(i, e) => last[i] = Some(e),
+        }
+    }
+    if ready.iter().all(|&r| r) {
+        return Outcome::Ready {
+            elapsed: start.elapsed(),
+        };
+    }
+    let elapsed = opts.timeout.unwrap_or_else(|| start.elapsed());
+    // A target whose first attempt never finished hung all along.
+    for slot in last.iter_mut().filter(|l| l.is_none()) {
+        *slot = Some(NotReady::timeout(elapsed));
+    }
+    Outcome::TimedOut {
+        elapsed,
+        unready: unready(&ready, &last),
     }
 }
 
@@ -190,7 +194,12 @@ struct Watch {
 
 impl Watch {
     async fn run<C: Check>(self, mut check: C) {
-        let seed = u64::from(std::process::id()) << 16 | self.index as u64;
+        // As an entrypoint readygate is PID 1 everywhere: the clock spreads a fleet.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let seed =
+            (u64::from(std::process::id()) << 32 | u64::from(nanos)) ^ (self.index as u64) << 48;
         for attempt in 0u64.. {
             let began = Instant::now();
             let budget = match self.deadline {

@@ -73,7 +73,7 @@ impl Requirements {
 }
 
 /// Prisma's own URL parameters, which are not libpq's: ignored here, except
-/// `schema` (the `search_path`) and `pgbouncer=true` (no prepared statements).
+/// `schema` (the `search_path`) and `pgbouncer=true` (refused: see below).
 const PRISMA_PARAMS: &[&str] = &[
     "connection_limit",
     "pool_timeout",
@@ -88,22 +88,18 @@ const PRISMA_PARAMS: &[&str] = &[
 /// `statement_timeout` and friends are 32-bit milliseconds on the server.
 pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-/// How to reach one PostgreSQL target, parsed once.
-#[derive(Clone, Debug)]
-pub struct ConnectSpec {
-    pub options: PgConnectOptions,
-    /// False behind PgBouncer in transaction mode (`pgbouncer=true`), where
-    /// named prepared statements do not survive between transactions.
-    pub prepared: bool,
-}
-
 /// Builds connect options from a target URL: libpq's parameters that matter
 /// (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `host`, `port`, `user`,
-/// `password`, `dbname`, `application_name`, `options`) and Prisma's `schema`
-/// and `pgbouncer`. What the URL leaves out comes from libpq's `PG*`
-/// variables, as with `psql`. Every session is read-only by default, and
-/// `attempt_timeout` bounds every statement and any open transaction.
-pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<ConnectSpec, String> {
+/// `password`, `dbname`, `application_name`, `options`) and Prisma's `schema`.
+/// What the URL leaves out comes from libpq's `PG*` variables, as with `psql`.
+/// Every session is read-only by default, and `attempt_timeout` bounds every
+/// statement and any open transaction.
+///
+/// `pgbouncer=true` is refused: PgBouncer in transaction mode rejects the
+/// startup options that make the session read-only and time-bounded, and
+/// splits sqlx's prepare and execute across server connections. The gate
+/// belongs on the direct URL the migrations use (Prisma's `DIRECT_URL`).
+pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnectOptions, String> {
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
@@ -126,7 +122,6 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<ConnectSp
     if !db.is_empty() {
         opts = opts.database(&decode(db));
     }
-    let mut prepared = true;
     let mut settings: Vec<(String, String)> = Vec::new();
     for (key, value) in url.query_pairs() {
         let value = value.into_owned();
@@ -160,11 +155,14 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<ConnectSp
             "application_name" => opts = opts.application_name(&value),
             "options" => settings.extend(parse_options(&value)?),
             "schema" => settings.push(("search_path".into(), quote_ident(&value))),
-            "pgbouncer" => prepared = value != "true",
+            "pgbouncer" if value == "true" => {
+                return Err("has pgbouncer=true; point readygate at PostgreSQL directly (the URL the migrations use, e.g. Prisma's DIRECT_URL), not at PgBouncer".into())
+            }
+            "pgbouncer" => {}
             k if PRISMA_PARAMS.contains(&k) => {}
             other => {
                 return Err(format!(
-                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema and pgbouncer",
+                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema",
                     crate::duration::shorten(other)
                 ))
             }
@@ -177,11 +175,10 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<ConnectSp
     settings.push(("statement_timeout".into(), ms.clone()));
     settings.push(("idle_in_transaction_session_timeout".into(), ms));
     settings.push(("default_transaction_read_only".into(), "on".into()));
-    let options = opts
+    Ok(opts
         .options(settings.iter().map(|(k, v)| (k.as_str(), escape_option(v))))
         .log_statements(log::LevelFilter::Off)
-        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
-    Ok(ConnectSpec { options, prepared })
+        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600)))
 }
 
 /// Parses libpq's `options` value: `-c key=value`, `-ckey=value` or
@@ -236,7 +233,7 @@ fn escape_option(value: &str) -> String {
 }
 
 pub struct PostgresProbe {
-    spec: ConnectSpec,
+    options: PgConnectOptions,
     what: String,
     req: Arc<Requirements>,
     conn: Option<Session>,
@@ -271,13 +268,13 @@ impl Attempt {
 }
 
 impl PostgresProbe {
-    pub fn new(spec: ConnectSpec, req: Arc<Requirements>) -> Self {
-        let what = match spec.options.get_socket() {
+    pub fn new(options: PgConnectOptions, req: Arc<Requirements>) -> Self {
+        let what = match options.get_socket() {
             Some(path) => path.display().to_string(),
-            None => format!("{}:{}", spec.options.get_host(), spec.options.get_port()),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
         };
         PostgresProbe {
-            spec,
+            options,
             what,
             req,
             conn: None,
@@ -288,7 +285,7 @@ impl PostgresProbe {
         // Taken out, so a cancelled attempt drops (closes) the connection.
         let mut session = match self.conn.take() {
             Some(session) => session,
-            None => match boxed(PgConnection::connect_with(&self.spec.options)).await {
+            None => match boxed(PgConnection::connect_with(&self.options)).await {
                 Ok(conn) => Session {
                     conn,
                     baseline: None,
@@ -323,9 +320,9 @@ impl PostgresProbe {
         }
         match &session.baseline {
             None => session.baseline = Some(status.session.clone()),
-            Some(seen) if *seen != status.session => {
+            Some(seen) if self.req.sql.is_some() && *seen != status.session => {
                 return Attempt::drop_with(
-                    NotReady::new(Class::Other, "--sql changed the session (read-only default, timeout, role or transaction)")
+                    NotReady::new(Class::Other, "--sql changed the session (read-only default, timeouts, search_path or role)")
                         .hint("make --sql a single SELECT that returns true when ready; readygate reconnects meanwhile"),
                 )
             }
@@ -346,6 +343,18 @@ impl PostgresProbe {
                 .hint("point the URL at the primary, which the migrations write to"),
             );
         }
+        // A failed migration is the root cause of any table still missing.
+        let prisma = match (&status.prisma, self.req.needs_prisma_table()) {
+            (_, false) => Ok(()),
+            (Some(prisma), true) => self.judge_prisma(prisma),
+            (None, true) => Err(NotReady::new(Class::Schema, "table \"_prisma_migrations\" does not exist")
+                .hint("no Prisma migration has run yet: check the migrating service's logs for `prisma migrate deploy`")),
+        };
+        if let Err(failed) = &prisma {
+            if failed.class == Class::FailedMigration {
+                return fail(failed.clone());
+            }
+        }
         if !status.missing_tables.is_empty() {
             let names: Vec<String> = status
                 .missing_tables
@@ -362,16 +371,8 @@ impl PostgresProbe {
                     .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
             );
         }
-        if self.req.needs_prisma_table() {
-            let Some(prisma) = &status.prisma else {
-                return fail(
-                    NotReady::new(Class::Schema, "table \"_prisma_migrations\" does not exist")
-                        .hint("no Prisma migration has run yet: check the migrating service's logs for `prisma migrate deploy`"),
-                );
-            };
-            if let Err(not_ready) = self.judge_prisma(prisma) {
-                return fail(not_ready);
-            }
+        if let Err(not_ready) = prisma {
+            return fail(not_ready);
         }
         if let Some(sql) = &self.req.sql {
             match boxed(self.custom_check(&mut session.conn, sql)).await {
@@ -414,10 +415,7 @@ impl PostgresProbe {
         } else {
             STATUS_SQL
         };
-        let mut query = sqlx::query(sql)
-            .persistent(self.spec.prepared)
-            .bind(schemas)
-            .bind(names);
+        let mut query = sqlx::query(sql).bind(schemas).bind(names);
         if with_prisma {
             query = query.bind(self.req.migrations.clone());
         }
@@ -493,12 +491,7 @@ impl PostgresProbe {
         conn: &mut PgConnection,
         sql: &str,
     ) -> Result<(), (NotReady, bool)> {
-        let row = boxed(
-            sqlx::query(sql)
-                .persistent(self.spec.prepared)
-                .fetch_optional(&mut *conn),
-        )
-        .await;
+        let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
         let unsatisfied = |what: String| {
             NotReady::new(Class::Schema, what).hint("the custom check is not satisfied yet")
         };
@@ -532,8 +525,8 @@ impl PostgresProbe {
         classify(
             err,
             &self.what,
-            self.spec.options.get_username(),
-            self.spec.options.get_database(),
+            self.options.get_username(),
+            self.options.get_database(),
         )
     }
 }
@@ -569,10 +562,12 @@ macro_rules! status_columns {
   pg_catalog.current_setting('max_connections')::int4,
   (pg_catalog.current_setting('max_connections')::int4
    - pg_catalog.current_setting('superuser_reserved_connections')::int4
+   - coalesce(pg_catalog.current_setting('reserved_connections', true)::int4, 0)
    - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend'))::int4,
   concat_ws('|', pg_catalog.current_setting('default_transaction_read_only'),
-            pg_catalog.current_setting('statement_timeout'), current_user = session_user,
-            pg_catalog.now() = pg_catalog.statement_timestamp())"
+            pg_catalog.current_setting('statement_timeout'),
+            pg_catalog.current_setting('idle_in_transaction_session_timeout'),
+            pg_catalog.current_setting('search_path'), current_user = session_user)"
     };
 }
 
@@ -716,11 +711,11 @@ mod tests {
             "postgresql://u:p%40ss@db:6543/lf?schema=app&sslmode=require&connection_limit=5",
         )
         .unwrap();
-        let spec = connect_options(&url, t).unwrap();
-        let o = &spec.options;
-        assert!(spec.prepared);
-        let url = Url::parse("postgresql://u@db/lf?pgbouncer=true").unwrap();
-        assert!(!connect_options(&url, t).unwrap().prepared);
+        let o = connect_options(&url, t).unwrap();
+        let bouncer = Url::parse("postgresql://u@db/lf?pgbouncer=true").unwrap();
+        assert!(connect_options(&bouncer, t)
+            .unwrap_err()
+            .contains("DIRECT_URL"));
         assert_eq!(
             (o.get_host(), o.get_port(), o.get_database()),
             ("db", 6543, Some("lf"))

@@ -197,6 +197,17 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
             vec![],
             "--termination-log",
         ),
+        (vec!["postgres://db/x?pgbouncer=true"], vec![], "DIRECT_URL"),
+        (
+            vec![],
+            vec![("READYGATE_TARGETS", "postgres://db/x?sslmode=nope")],
+            "READYGATE_TARGETS #1",
+        ),
+        (
+            vec![],
+            vec![("READYGATE_TARGETS", "postgresql://u:pa ss@db/x")],
+            "READYGATE_TARGETS #1",
+        ),
     ];
     assert!(cases.len() >= 30);
     for (args, env, culprit) in &cases {

@@ -75,6 +75,23 @@ fn no_secret_appears_in_any_output() {
     cmd.arg(format!("postgres://u:{}@host/db?sslmode=nope", secrets[5]));
     runs.push(("bad sslmode".into(), run(&mut cmd)));
     let mut cmd = readygate();
+    cmd.env(
+        "READYGATE_TARGETS",
+        format!(
+            "postgresql://u:{} {}@db/x",
+            &secrets[5][..4],
+            &secrets[5][4..]
+        ),
+    );
+    let split = run(&mut cmd);
+    assert_eq!(split.code, Some(2), "{}", split.stderr);
+    assert!(
+        !split.stderr.contains(&secrets[5][..4]),
+        "half a password leaked: {}",
+        split.stderr
+    );
+    runs.push(("unencoded space in a password".into(), split));
+    let mut cmd = readygate();
     cmd.arg(format!("http://host:99999/?token={}", secrets[5]));
     runs.push(("bad port with a token".into(), run(&mut cmd)));
     // The termination log gets the summary, redacted too.
