@@ -365,4 +365,7 @@ def write_report(early, exits, late, size):
 
 
 if __name__ == "__main__":
+    import signal
+    # Stopped by a signal: still run the cleanup in main()'s finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     main()

@@ -14,7 +14,8 @@ use clap::Parser;
 #[derive(Parser, Debug, Default)]
 #[command(name = "readygate", version, max_term_width = 100)]
 pub struct Cli {
-    /// Targets: tcp://host:port, http(s)://..., postgres(ql)://user:pass@host:port/db
+    /// Targets: tcp://host:port, http(s)://..., postgres(ql)://user:pass@host:port/db,
+    /// redis(s)://:pass@host:6379/0, clickhouse://user:pass@host:8123/db
     /// [env: READYGATE_TARGETS, whitespace separated]
     #[arg(value_name = "TARGET")]
     pub targets: Vec<String>,
@@ -87,6 +88,16 @@ pub struct Cli {
     #[arg(long, value_name = "QUERY")]
     pub sql: Option<String>,
 
+    /// ClickHouse: this table must exist in the URL's database; repeatable
+    /// [env: READYGATE_CLICKHOUSE_TABLES, comma or whitespace separated]
+    #[arg(long = "clickhouse-table", value_name = "NAME")]
+    pub clickhouse_tables: Vec<String>,
+
+    /// ClickHouse: the newest golang-migrate schema_migrations row must not be dirty
+    /// [env: READYGATE_CLICKHOUSE_MIGRATIONS]
+    #[arg(long)]
+    pub clickhouse_migrations: bool,
+
     /// HTTP: accepted status codes, e.g. 200 or 200-299,304 [default: 200-299]
     /// [env: READYGATE_HTTP_STATUS]
     #[arg(long, value_name = "CODES")]
@@ -113,6 +124,16 @@ pub struct Cli {
     /// HTTPS: do not verify certificates (unsafe; logged as a warning) [env: READYGATE_INSECURE]
     #[arg(long)]
     pub insecure: bool,
+
+    /// Only wait when the environment variable NAME equals VALUE, else exit 0 (or run
+    /// the command) at once; repeatable, all must hold [env: READYGATE_ONLY_IF, one per line]
+    #[arg(long = "only-if", value_name = "NAME=VALUE")]
+    pub only_if: Vec<String>,
+
+    /// Do not wait when the environment variable NAME equals VALUE; repeatable, any
+    /// skips [env: READYGATE_SKIP_IF, one per line]
+    #[arg(long = "skip-if", value_name = "NAME=VALUE")]
+    pub skip_if: Vec<String>,
 
     /// On failure, also write the summary here [default: /dev/termination-log when writable]
     /// [env: READYGATE_TERMINATION_LOG]

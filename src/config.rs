@@ -13,8 +13,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::cli::Cli;
 use crate::duration::{self, shorten};
+use crate::probe::clickhouse::{self, ClickHouseProbe};
 use crate::probe::http::{Expect, HttpProbe, JsonExpect, StatusSet};
 use crate::probe::postgres::{self, PostgresProbe, Requirements, TableName};
+use crate::probe::redis::RedisProbe;
 use crate::probe::tcp::TcpProbe;
 use crate::probe::Probe;
 use crate::schedule::Schedule;
@@ -41,6 +43,8 @@ enum Spec {
     Tcp,
     Http,
     Postgres(Box<sqlx::postgres::PgConnectOptions>),
+    Redis(Box<RedisProbe>),
+    ClickHouse(Box<ClickHouseProbe>),
 }
 
 pub struct Config {
@@ -55,11 +59,15 @@ pub struct Config {
     pub log_filter: Option<String>,
     pub postgres: Arc<Requirements>,
     pub http: Arc<Expect>,
+    /// ClickHouse requirements, when there is a ClickHouse target.
+    pub clickhouse: Option<Arc<clickhouse::Requirements>>,
     header_names: Vec<String>,
     http_client: Option<reqwest::Client>,
     pub insecure: bool,
     pub ca_file: Option<String>,
     pub command: Vec<String>,
+    /// `--only-if` / `--skip-if`, checked against the environment.
+    pub conditions: Conditions,
     /// `--termination-log`; `None` means `/dev/termination-log` if writable.
     pub termination_log: Option<std::path::PathBuf>,
     /// Every secret the configuration holds, for the output redactor.
@@ -134,6 +142,10 @@ pub const VARIABLES: &[&str] = &[
     "READYGATE_CA_FILE",
     "READYGATE_INSECURE",
     "READYGATE_TERMINATION_LOG",
+    "READYGATE_CLICKHOUSE_TABLES",
+    "READYGATE_CLICKHOUSE_MIGRATIONS",
+    "READYGATE_ONLY_IF",
+    "READYGATE_SKIP_IF",
 ];
 
 fn check_variable_names(env: &Env) -> Result<(), ConfigError> {
@@ -531,46 +543,88 @@ impl Config {
         if insecure && ca.is_some() {
             return Err(ConfigError("--insecure and --ca-file contradict each other; keep --ca-file and drop --insecure".into()));
         }
+        let tls_targets = targets
+            .iter()
+            .any(|t| matches!(t.url.scheme(), "https" | "rediss" | "clickhouse"));
         if insecure {
             needs(
                 "--insecure",
-                targets.iter().any(|t| t.url.scheme() == "https"),
-                "https://",
+                tls_targets,
+                "https://, rediss:// or clickhouse://",
             )?;
         }
-        let ca_file = ca.as_ref().map(|(path, _)| path.clone());
-        let http_client = if has_http {
-            let mut builder = reqwest::Client::builder()
-                .default_headers(headers)
-                .user_agent(concat!("readygate/", env!("CARGO_PKG_VERSION")))
-                .redirect(redirect_policy(!header_names.is_empty()))
-                .pool_max_idle_per_host(1)
-                .danger_accept_invalid_certs(insecure);
-            if let Some((path, origin)) = &ca {
+        let ca_pem = match &ca {
+            None => None,
+            Some((path, origin)) => {
+                needs(origin, tls_targets, "https://, rediss:// or clickhouse://")?;
                 let pem = std::fs::read(path)
                     .or_else(|e| err(origin, format_args!("{path:?} cannot be read ({e})")))?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                if reqwest::Certificate::from_pem_bundle(&pem)
                     .ok()
-                    .filter(|c| !c.is_empty())
-                    .map_or_else(
-                        || err(origin, format_args!("{path:?} holds no PEM certificate")),
-                        Ok,
-                    )?;
-                for cert in certs {
-                    builder = builder.add_root_certificate(cert);
+                    .is_none_or(|c| c.is_empty())
+                {
+                    return err(origin, format_args!("{path:?} holds no PEM certificate"));
                 }
+                Some(pem)
             }
-            Some(
-                builder
-                    .build()
-                    .or_else(|e| err("HTTP client", format_args!("cannot be built ({e})")))?,
-            )
+        };
+        let ca_file = ca.as_ref().map(|(path, _)| path.clone());
+        let tls = ClientTls {
+            ca_pem: ca_pem.as_deref(),
+            insecure,
+        };
+        let http_client = if has_http {
+            Some(build_client(
+                &tls,
+                headers,
+                redirect_policy(!header_names.is_empty()),
+            )?)
         } else {
-            if let Some((_, origin)) = &ca {
-                needs(origin, false, "https://")?;
-            }
             None
         };
+        // ClickHouse gets a client of its own: --http-header values are for
+        // the HTTP targets, not for the database.
+        let clickhouse_client = if kinds(Kind::ClickHouse) {
+            Some(build_client(
+                &tls,
+                HeaderMap::new(),
+                reqwest::redirect::Policy::none(),
+            )?)
+        } else {
+            None
+        };
+        let mut ch = clickhouse::Requirements::default();
+        for (raw, origin) in m.list(
+            cli.clickhouse_tables,
+            "--clickhouse-table",
+            "READYGATE_CLICKHOUSE_TABLES",
+            by_comma_or_whitespace,
+        )? {
+            needs(&origin, kinds(Kind::ClickHouse), "clickhouse://")?;
+            ch.tables
+                .push(clickhouse::table_name(&raw).or_else(|e| err(&origin, e))?);
+        }
+        ch.migrations = m.flag(cli.clickhouse_migrations, "READYGATE_CLICKHOUSE_MIGRATIONS")?;
+        if ch.migrations {
+            needs(
+                "--clickhouse-migrations",
+                kinds(Kind::ClickHouse),
+                "clickhouse://",
+            )?;
+        }
+        let ch = Arc::new(ch);
+
+        let mut conditions = Conditions::default();
+        for (raw, origin) in m.list(cli.only_if, "--only-if", "READYGATE_ONLY_IF", by_line)? {
+            conditions
+                .only_if
+                .push(Condition::parse(&raw).or_else(|e| err(&origin, e))?);
+        }
+        for (raw, origin) in m.list(cli.skip_if, "--skip-if", "READYGATE_SKIP_IF", by_line)? {
+            conditions
+                .skip_if
+                .push(Condition::parse(&raw).or_else(|e| err(&origin, e))?);
+        }
 
         let termination_log = m
             .value(
@@ -589,6 +643,20 @@ impl Config {
                     postgres::connect_options(&t.url, attempt_timeout)
                         .or_else(|e| err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e))?,
                 )),
+                Kind::Redis => Spec::Redis(Box::new(
+                    RedisProbe::new(&t.url, ca_pem.as_deref())
+                        .or_else(|e| err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e))?,
+                )),
+                Kind::ClickHouse => {
+                    let client = clickhouse_client
+                        .clone()
+                        .expect("built whenever there is a ClickHouse target");
+                    Spec::ClickHouse(Box::new(
+                        ClickHouseProbe::new(client, &t.url, ch.clone()).or_else(|e| {
+                            err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e)
+                        })?,
+                    ))
+                }
             });
         }
 
@@ -609,11 +677,13 @@ impl Config {
             log_filter,
             postgres: Arc::new(req),
             http: Arc::new(expect),
+            clickhouse: clickhouse_client.is_some().then(|| ch.clone()),
             header_names,
             http_client,
             insecure,
             ca_file,
             command: cli.command,
+            conditions,
             termination_log,
             secrets,
         })
@@ -641,6 +711,8 @@ impl Config {
                         (**spec).clone(),
                         self.postgres.clone(),
                     ))),
+                    Spec::Redis(probe) => Probe::Redis((**probe).clone()),
+                    Spec::ClickHouse(probe) => Probe::ClickHouse((**probe).clone()),
                 };
                 Watched {
                     name: t.to_string(),
@@ -714,11 +786,127 @@ impl Config {
             };
             let _ = writeln!(out, "https certificate verification: {verify}");
         }
+        for c in &self.conditions.only_if {
+            let _ = writeln!(out, "only if: {c}");
+        }
+        for c in &self.conditions.skip_if {
+            let _ = writeln!(out, "skip if: {c}");
+        }
+        if let Some((tables, migrations)) = self
+            .clickhouse
+            .as_ref()
+            .map(|c| (c.tables.join(", "), c.migrations))
+        {
+            let _ = writeln!(
+                out,
+                "clickhouse tables: {}",
+                if tables.is_empty() { "-" } else { &tables }
+            );
+            let _ = writeln!(out, "clickhouse migrations clean: {migrations}");
+        }
         if !self.command.is_empty() {
             let _ = writeln!(out, "then run: {}", self.command.join(" "));
         }
         out
     }
+}
+
+/// `NAME=VALUE`: holds when the variable NAME is set to exactly VALUE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub name: String,
+    pub value: String,
+}
+
+impl Condition {
+    fn parse(raw: &str) -> Result<Condition, String> {
+        let (name, value) = raw.split_once('=').ok_or_else(|| {
+            format!(
+                "{:?} has no '='; write NAME=VALUE, e.g. COMPONENT=worker",
+                shorten(raw)
+            )
+        })?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "{:?} is not an environment variable name",
+                shorten(name)
+            ));
+        }
+        Ok(Condition {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    fn holds(&self, env: &Env) -> bool {
+        env.get(&self.name) == Some(&self.value)
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.value)
+    }
+}
+
+/// Whether this gate should wait here at all: every `--only-if` must hold and
+/// no `--skip-if` may. One image and one configuration can then serve pods
+/// that should wait and pods that must not (the Helm chart puts
+/// `extraInitContainers` into the web pod too, which would deadlock).
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub only_if: Vec<Condition>,
+    pub skip_if: Vec<Condition>,
+}
+
+impl Conditions {
+    /// Why not to wait here, or `None` to wait.
+    pub fn skip_reason(&self, env: &Env) -> Option<String> {
+        if let Some(c) = self.only_if.iter().find(|c| !c.holds(env)) {
+            let actual = env
+                .get(&c.name)
+                .map_or("unset".to_string(), |v| format!("{:?}", shorten(v)));
+            return Some(format!(
+                "--only-if {c} does not hold ({} is {actual})",
+                c.name
+            ));
+        }
+        self.skip_if
+            .iter()
+            .find(|c| c.holds(env))
+            .map(|c| format!("--skip-if {c} holds"))
+    }
+}
+
+/// TLS settings shared by the HTTP and ClickHouse clients.
+struct ClientTls<'a> {
+    ca_pem: Option<&'a [u8]>,
+    insecure: bool,
+}
+
+/// Builds a client once; attempts only send requests on it.
+fn build_client(
+    tls: &ClientTls,
+    headers: HeaderMap,
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(concat!("readygate/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect)
+        .pool_max_idle_per_host(1)
+        .danger_accept_invalid_certs(tls.insecure);
+    if let Some(pem) = tls.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .or_else(|e| err("HTTP client", format_args!("cannot be built ({e})")))
 }
 
 /// Follows up to 5 redirects; with `--http-header` set, only to the same

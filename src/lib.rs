@@ -101,8 +101,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         Err(e) => return usage_error(&e.0),
     };
     let redactor = Redactor::new(config.secrets.clone());
+    let skip = config.conditions.skip_reason(&env);
     if config.print_config {
-        print!("{}", redactor.clean(&config.describe()));
+        let verdict = skip
+            .as_deref()
+            .map_or_else(|| "wait".to_string(), |why| format!("do not wait: {why}"));
+        println!("{}here: {verdict}", redactor.clean(&config.describe()));
         return Finish::Exit(code::READY);
     }
     report::init_logging(
@@ -111,6 +115,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         config.quiet,
         redactor.clone(),
     );
+    if let Some(why) = skip {
+        tracing::info!("not waiting here: {why}");
+        return if config.command.is_empty() {
+            Finish::Exit(code::READY)
+        } else {
+            Finish::Exec(config.command)
+        };
+    }
     if config.insecure {
         tracing::warn!("--insecure: TLS certificates are NOT verified; anyone on the path can pose as the server");
     }

@@ -13,6 +13,8 @@ pub enum Kind {
     Tcp,
     Http,
     Postgres,
+    Redis,
+    ClickHouse,
 }
 
 /// A validated target URL.
@@ -42,9 +44,11 @@ impl Target {
             "tcp" => Kind::Tcp,
             "http" | "https" => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
+            "redis" | "rediss" => Kind::Redis,
+            "clickhouse" => Kind::ClickHouse,
             other => {
                 return Err(format!(
-                    "has unknown scheme {other:?}; use tcp://, http://, https://, postgres:// or postgresql://"
+                    "has unknown scheme {other:?}; use tcp://, http(s)://, postgres(ql)://, redis(s):// or clickhouse://"
                 ))
             }
         };
@@ -58,9 +62,9 @@ impl Target {
                     return Err("takes only a host and a port, e.g. tcp://db:5432".into());
                 }
             }
-            Kind::Http => {
+            Kind::Http | Kind::Redis | Kind::ClickHouse => {
                 if !has_host {
-                    return Err("needs a host, e.g. http://web:3000/api/public/health".into());
+                    return Err("needs a host, e.g. http://web:3000/health, redis://redis:6379 or clickhouse://ch:8123/default".into());
                 }
             }
             Kind::Postgres => {

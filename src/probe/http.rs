@@ -245,7 +245,7 @@ fn excerpt(text: &str) -> String {
 
 /// Turns a reqwest error into a reason, without the URL (which the target
 /// line already shows, redacted).
-fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
+pub(super) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
     if err.is_timeout() {
         return NotReady::timeout(budget);
     }

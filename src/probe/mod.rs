@@ -5,8 +5,10 @@
 //! [`NotReady`] that says why and, where we can tell, what to do about it.
 //! Retrying, deadlines and output belong to the wait loop, not here.
 
+pub mod clickhouse;
 pub mod http;
 pub mod postgres;
+pub mod redis;
 pub mod tcp;
 
 use std::fmt;
@@ -172,6 +174,8 @@ pub enum Probe {
     Tcp(tcp::TcpProbe),
     Http(http::HttpProbe),
     Postgres(Box<postgres::PostgresProbe>),
+    Redis(redis::RedisProbe),
+    ClickHouse(clickhouse::ClickHouseProbe),
 }
 
 impl Check for Probe {
@@ -180,6 +184,8 @@ impl Check for Probe {
             Probe::Tcp(p) => p.check().await,
             Probe::Http(p) => p.check(budget).await,
             Probe::Postgres(p) => p.check(budget).await,
+            Probe::Redis(p) => p.check(budget).await,
+            Probe::ClickHouse(p) => p.check(budget).await,
         }
     }
 }

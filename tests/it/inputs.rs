@@ -198,6 +198,24 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
             "--termination-log",
         ),
         (vec!["postgres://db/x?pgbouncer=true"], vec![], "DIRECT_URL"),
+        (vec![WEB, "--only-if", "COMPONENT"], vec![], "--only-if"),
+        (vec![WEB, "--skip-if", "1X=y"], vec![], "--skip-if"),
+        (
+            vec![WEB, "--clickhouse-table", "t"],
+            vec![],
+            "--clickhouse-table",
+        ),
+        (
+            vec!["clickhouse://ch:8123/db", "--clickhouse-table", "x'y"],
+            vec![],
+            "--clickhouse-table",
+        ),
+        (
+            vec!["clickhouse://ch:8123/db?secure=maybe"],
+            vec![],
+            "target #1",
+        ),
+        (vec!["redis://"], vec![], "target #1"),
         (
             vec![],
             vec![("READYGATE_TARGETS", "postgres://db/x?sslmode=nope")],

@@ -122,3 +122,67 @@ fn quiet_keeps_only_the_summary() {
     assert_eq!(ran.code, Some(1));
     assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
 }
+
+#[test]
+fn conditions_decide_whether_to_wait_here() {
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    // The Helm chart puts the same init container into the web pod: it must not wait there.
+    let ran = run(readygate()
+        .args([&closed, "--only-if", "COMPONENT=worker", "--timeout", "30s"])
+        .env("COMPONENT", "web"));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(
+            "not waiting here: --only-if COMPONENT=worker does not hold (COMPONENT is \"web\")"
+        ),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.elapsed < Duration::from_secs(2), "{:?}", ran.elapsed);
+    let ran = run(readygate().args([
+        &closed,
+        "--only-if",
+        "COMPONENT=worker",
+        "--",
+        "sh",
+        "-c",
+        "exit 6",
+    ]));
+    assert_eq!(
+        ran.code,
+        Some(6),
+        "unset variable: not here, and the command still runs: {}",
+        ran.stderr
+    );
+    let ran = run(readygate()
+        .args([
+            &closed,
+            "--skip-if",
+            "LANGFUSE_SKIP=true",
+            "--timeout",
+            "30s",
+        ])
+        .env("LANGFUSE_SKIP", "true"));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--skip-if LANGFUSE_SKIP=true holds"),
+        "{}",
+        ran.stderr
+    );
+    // Where they hold, it waits as usual.
+    let ran = run(readygate()
+        .args([&closed, "--timeout", "300ms"])
+        .env("READYGATE_ONLY_IF", "COMPONENT=worker")
+        .env("READYGATE_SKIP_IF", "COMPONENT=web")
+        .env("COMPONENT", "worker"));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = run(readygate()
+        .args([&closed, "--only-if", "COMPONENT=worker", "--print-config"])
+        .env("COMPONENT", "web"));
+    assert!(
+        ran.stdout.contains("only if: COMPONENT=worker")
+            && ran.stdout.contains("here: do not wait"),
+        "{}",
+        ran.stdout
+    );
+}

@@ -720,3 +720,204 @@ impl Drop for HttpsServer {
         let _ = self.child.wait();
     }
 }
+
+/// A `redis-server` of this test's own, on a free port, with no persistence.
+pub struct Redis {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Plain TCP; `password` sets `requirepass`.
+    pub fn start(password: Option<&str>) -> Redis {
+        Redis::launch(password, None)
+    }
+
+    /// Plain TCP on a given port (for "comes up later").
+    pub fn start_on(port: u16) -> Redis {
+        Redis::launch_on(port, None, None)
+    }
+
+    /// TLS only, with the server certificate in `certs`.
+    pub fn start_tls(certs: &Certs, password: Option<&str>) -> Redis {
+        Redis::launch(password, Some(certs))
+    }
+
+    fn launch(password: Option<&str>, certs: Option<&Certs>) -> Redis {
+        Redis::launch_on(free_port(), password, certs)
+    }
+
+    fn launch_on(port: u16, password: Option<&str>, certs: Option<&Certs>) -> Redis {
+        let dir = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(dir.path());
+        match certs {
+            None => cmd.args(["--port", &port.to_string()]),
+            Some(c) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .args([
+                    "--tls-cert-file",
+                    &c.path("server.pem"),
+                    "--tls-key-file",
+                    &c.path("server.key"),
+                    "--tls-ca-cert-file",
+                    &c.path("ca.pem"),
+                ]),
+        };
+        if let Some(pw) = password {
+            cmd.args(["--requirepass", pw]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        let redis = Redis {
+            port,
+            child,
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "redis-server to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        redis
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub const CLICKHOUSE_PASSWORD: &str = "ch-Pw-5c2e91";
+
+/// A `clickhouse-server` (Debian's 18.16 is enough: the probe uses the HTTP
+/// interface) from a minimal config in a temp dir.
+pub struct ClickHouse {
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl ClickHouse {
+    pub fn start() -> ClickHouse {
+        let dir = tempfile::Builder::new()
+            .prefix("clickhouse-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        let d = dir.path().display().to_string();
+        let (port, tcp_port) = (free_port(), free_port());
+        std::fs::write(
+            dir.path().join("config.xml"),
+            format!(
+                "<yandex><logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog></logger>\
+                 <http_port>{port}</http_port><tcp_port>{tcp_port}</tcp_port><listen_host>127.0.0.1</listen_host>\
+                 <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/user_files/</user_files_path>\
+                 <format_schema_path>{d}/format_schemas/</format_schema_path><users_config>users.xml</users_config>\
+                 <default_profile>default</default_profile><default_database>default</default_database>\
+                 <mark_cache_size>67108864</mark_cache_size></yandex>"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("users.xml"),
+            format!(
+                "<yandex><profiles><default></default></profiles><users><default><password>{CLICKHOUSE_PASSWORD}</password>\
+                 <networks><ip>::/0</ip></networks><profile>default</profile><quota>default</quota></default></users>\
+                 <quotas><default></default></quotas></yandex>"
+            ),
+        )
+        .unwrap();
+        let child = Command::new("clickhouse-server")
+            .arg(format!("--config-file={d}/config.xml"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start clickhouse-server (apt-get install clickhouse-server)");
+        let ch = ClickHouse {
+            port,
+            child,
+            _dir: dir,
+        };
+        eventually(
+            Duration::from_secs(30),
+            "clickhouse-server to answer /ping",
+            || {
+                ch.http("GET", "/ping", "")
+                    .is_some_and(|b| b.starts_with("Ok."))
+            },
+        );
+        ch
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "clickhouse://default:{CLICKHOUSE_PASSWORD}@127.0.0.1:{}/{db}",
+            self.port
+        )
+    }
+
+    /// Runs a query as `default`; panics on a server error.
+    pub fn query(&self, sql: &str) -> String {
+        let body = self.http("POST", "/", sql).expect("clickhouse answers");
+        assert!(!body.starts_with("Code:"), "{sql}: {body}");
+        body
+    }
+
+    /// A minimal HTTP/1.0 exchange; `None` when nothing listens.
+    fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
+        let mut conn = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let request = format!(
+            "{method} {path} HTTP/1.0\r\nX-ClickHouse-User: default\r\nX-ClickHouse-Key: {CLICKHOUSE_PASSWORD}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        conn.read_to_string(&mut response).ok()?;
+        response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+
+    /// golang-migrate's table, with rows of (version, dirty).
+    pub fn migrations(&self, rows: &[(i64, bool)]) {
+        self.query("CREATE TABLE IF NOT EXISTS schema_migrations (version Int64, dirty UInt8, sequence UInt64) ENGINE = TinyLog");
+        for (i, (version, dirty)) in rows.iter().enumerate() {
+            self.query(&format!(
+                "INSERT INTO schema_migrations VALUES ({version}, {}, {})",
+                u8::from(*dirty),
+                i + 1
+            ));
+        }
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,255 @@
+//! ClickHouse probe over the HTTP interface (which every ClickHouse since
+//! 18.x speaks): ready when a query works, every `--clickhouse-table`
+//! exists, and with `--clickhouse-migrations` the newest row of
+//! golang-migrate's `schema_migrations` (highest `sequence`) is not dirty.
+//! Credentials travel in the `X-ClickHouse-User`/`-Key` headers, never in
+//! the query string. Old servers know no query parameters, so names are
+//! spliced as escaped string literals after strict validation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Client;
+use url::Url;
+
+use super::{Class, NotReady};
+
+/// What must hold, beyond a working query.
+#[derive(Clone, Debug, Default)]
+pub struct Requirements {
+    pub tables: Vec<String>,
+    pub migrations: bool,
+}
+
+/// Validates a ClickHouse table name for `--clickhouse-table`.
+pub fn table_name(raw: &str) -> Result<String, String> {
+    let ok = !raw.is_empty()
+        && raw.len() <= 255
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    if ok {
+        Ok(raw.to_string())
+    } else {
+        Err(format!(
+            "{:?} is not a ClickHouse table name (letters, digits, '_' and '.')",
+            crate::duration::shorten(raw)
+        ))
+    }
+}
+
+/// A ClickHouse string literal.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+#[derive(Clone)]
+pub struct ClickHouseProbe {
+    client: Client,
+    endpoint: Url,
+    user: String,
+    password: String,
+    database: String,
+    what: String,
+    req: Arc<Requirements>,
+}
+
+impl ClickHouseProbe {
+    /// From `clickhouse://user:pass@host:8123/db?secure=true`.
+    pub fn new(client: Client, url: &Url, req: Arc<Requirements>) -> Result<Self, String> {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let mut secure = false;
+        for (k, v) in url.query_pairs() {
+            match (&*k, &*v) {
+                ("secure", "true" | "1") => secure = true,
+                ("secure", "false" | "0") => secure = false,
+                ("secure", _) => return Err("has secure= that is not true or false".into()),
+                (other, _) => {
+                    return Err(format!(
+                        "has unknown parameter {:?}; only secure=true is understood",
+                        crate::duration::shorten(other)
+                    ))
+                }
+            }
+        }
+        let scheme = if secure { "https" } else { "http" };
+        let host = url.host_str().unwrap_or("localhost");
+        let port = url.port().unwrap_or(if secure { 8443 } else { 8123 });
+        let endpoint = Url::parse(&format!("{scheme}://{host}:{port}/"))
+            .map_err(|e| format!("has a bad host ({e})"))?;
+        let database = decode(url.path().trim_start_matches('/'));
+        let user = if url.username().is_empty() {
+            "default".to_string()
+        } else {
+            decode(url.username())
+        };
+        Ok(ClickHouseProbe {
+            client,
+            what: format!("{host}:{port}"),
+            endpoint,
+            user,
+            password: url.password().map(decode).unwrap_or_default(),
+            database: if database.is_empty() {
+                "default".into()
+            } else {
+                database
+            },
+            req,
+        })
+    }
+
+    pub async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let mut wanted: Vec<&str> = self.req.tables.iter().map(String::as_str).collect();
+        if self.req.migrations {
+            wanted.push("schema_migrations");
+        }
+        if wanted.is_empty() {
+            return self.query("SELECT 1", budget).await.map(drop);
+        }
+        let names: Vec<String> = wanted.iter().map(|n| literal(n)).collect();
+        let sql = format!(
+            "SELECT name FROM system.tables WHERE database = {} AND name IN ({}) FORMAT TabSeparated",
+            literal(&self.database),
+            names.join(", ")
+        );
+        let found = self.query(&sql, budget).await?;
+        let found: Vec<&str> = found.lines().collect();
+        let missing: Vec<String> = self
+            .req
+            .tables
+            .iter()
+            .filter(|t| !found.contains(&t.as_str()))
+            .map(|t| format!("\"{t}\""))
+            .collect();
+        if self.req.migrations && !found.contains(&"schema_migrations") {
+            return Err(NotReady::new(
+                Class::Schema,
+                format!(
+                    "table \"schema_migrations\" does not exist in ClickHouse database {:?}",
+                    self.database
+                ),
+            )
+            .hint("no ClickHouse migration has run yet: check the migrating service's logs"));
+        }
+        if self.req.migrations {
+            let newest = self
+                .query("SELECT version, dirty FROM schema_migrations ORDER BY sequence DESC LIMIT 1 FORMAT TabSeparated", budget)
+                .await?;
+            let mut fields = newest.trim().split('\t');
+            match (fields.next(), fields.next()) {
+                (Some(version), Some("1")) => {
+                    return Err(NotReady::new(Class::FailedMigration, format!("ClickHouse migration {version} is dirty (interrupted)")).hint(format!(
+                        "a migration stopped half-way, often because the migrating pod was killed mid-migration (liveness probe): check the ClickHouse schema, then run `migrate force {}` and redeploy",
+                        version.parse::<i64>().map_or_else(|_| version.to_string(), |v| (v - 1).to_string())
+                    )))
+                }
+                (Some(v), Some(_)) if !v.is_empty() => {}
+                _ => {
+                    return Err(NotReady::new(Class::Schema, "no ClickHouse migration recorded in schema_migrations yet")
+                        .hint("check the migrating service's logs"))
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let (noun, verb) = if missing.len() == 1 {
+                ("table", "does")
+            } else {
+                ("tables", "do")
+            };
+            return Err(NotReady::new(Class::Schema, format!("ClickHouse {noun} {} {verb} not exist", missing.join(", ")))
+                .hint("the ClickHouse schema is not migrated yet: check the logs of the service that runs the migrations"));
+        }
+        Ok(())
+    }
+
+    /// Runs one query; the body on success.
+    async fn query(&self, sql: &str, budget: Duration) -> Result<String, NotReady> {
+        let mut url = self.endpoint.clone();
+        url.query_pairs_mut()
+            .append_pair("database", &self.database);
+        let response = self
+            .client
+            .post(url)
+            .timeout(budget)
+            .header("X-ClickHouse-User", &self.user)
+            .header("X-ClickHouse-Key", &self.password)
+            .body(sql.to_string())
+            .send()
+            .await
+            .map_err(|e| super::http::classify(e, budget))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| super::http::classify(e, budget))?;
+        if status.is_success() {
+            return Ok(body);
+        }
+        Err(classify_server(
+            &body,
+            &self.user,
+            &self.database,
+            &self.what,
+        ))
+    }
+}
+
+/// ClickHouse reports errors as `Code: N, e.displayText() = DB::Exception: ...`.
+fn classify_server(body: &str, user: &str, database: &str, what: &str) -> NotReady {
+    let line = super::one_line(body);
+    let code = line
+        .strip_prefix("Code: ")
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<u32>().ok());
+    let short: String = line.chars().take(200).collect();
+    match code {
+        Some(192..=194 | 516) => NotReady::new(
+            Class::Auth,
+            format!("ClickHouse rejected user {user:?}: {short}"),
+        )
+        .hint("check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD (the URL's user and password)"),
+        Some(81) => NotReady::new(
+            Class::UnknownDatabase,
+            format!("ClickHouse database {database:?} does not exist"),
+        )
+        .hint("check the database in the URL (CLICKHOUSE_DB), or create it"),
+        _ => NotReady::new(
+            Class::Other,
+            format!("ClickHouse at {what} answered: {short}"),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_literals() {
+        assert_eq!(literal("a'b\\c"), r"'a\'b\\c'");
+        assert!(table_name("traces").is_ok());
+        assert!(table_name("default.traces").is_ok());
+        for bad in ["", "x'y", "a b", "t;DROP"] {
+            assert!(table_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn server_errors_are_classified() {
+        let auth = "Code: 516, e.displayText() = DB::Exception: default: Authentication failed";
+        assert_eq!(
+            classify_server(auth, "default", "db", "h:1").class,
+            Class::Auth
+        );
+        let db = "Code: 81, e.displayText() = DB::Exception: Database nope doesn't exist";
+        assert_eq!(
+            classify_server(db, "u", "nope", "h:1").class,
+            Class::UnknownDatabase
+        );
+        assert_eq!(classify_server("oops", "u", "d", "h:1").class, Class::Other);
+    }
+}

@@ -1,0 +1,83 @@
+//! The ClickHouse probe against a real clickhouse-server.
+
+use crate::support::{readygate, run, ClickHouse, CLICKHOUSE_PASSWORD};
+
+#[test]
+fn clickhouse_tables_and_migrations() {
+    let ch = ClickHouse::start();
+    let url = ch.url("default");
+    let ran = run(readygate().args([&url, "--timeout", "5s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+
+    let ran = run(readygate().args([&url, "--clickhouse-table", "traces", "--timeout", "500ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(r#"ClickHouse table "traces" does not exist"#),
+        "{}",
+        ran.stderr
+    );
+
+    let ran = run(readygate().args([&url, "--clickhouse-migrations", "--timeout", "500ms"]));
+    assert!(
+        ran.stderr
+            .contains(r#"table "schema_migrations" does not exist"#),
+        "{}",
+        ran.stderr
+    );
+
+    ch.query("CREATE TABLE traces (id String) ENGINE = TinyLog");
+    ch.migrations(&[(1, false), (2, true)]);
+    let ran = run(readygate().args([
+        &url,
+        "--clickhouse-table",
+        "traces",
+        "--clickhouse-migrations",
+        "--timeout",
+        "500ms",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("ClickHouse migration 2 is dirty"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("liveness probe"), "{}", ran.stderr);
+
+    // The migration tool finishes: a newer clean row.
+    ch.migrations(&[(2, false)]);
+    ch.query("INSERT INTO schema_migrations VALUES (3, 0, 10)");
+    let ran = run(readygate().args([
+        &url,
+        "--clickhouse-table",
+        "traces",
+        "--clickhouse-migrations",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+}
+
+#[test]
+fn clickhouse_login_and_database_errors() {
+    let ch = ClickHouse::start();
+    let wrong = ch
+        .url("default")
+        .replace(CLICKHOUSE_PASSWORD, "wrong-Pw-77aa");
+    let ran = run(readygate().args([&wrong, "--fail-fast", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(r#"ClickHouse rejected user "default""#),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("wrong-Pw-77aa"), "{}", ran.stderr);
+    let ran = run(readygate().args([&ch.url("nope"), "--fail-fast", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(r#"ClickHouse database "nope" does not exist"#),
+        "{}",
+        ran.stderr
+    );
+}

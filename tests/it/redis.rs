@@ -1,0 +1,74 @@
+//! The Redis probe against real redis-server instances.
+
+use std::time::Duration;
+
+use crate::support::{free_port, readygate, run, spawn, Certs, Redis};
+
+#[test]
+fn ping_with_and_without_a_password() {
+    let open = Redis::start(None);
+    let ran = run(readygate().args([
+        &format!("redis://127.0.0.1:{}/0", open.port),
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+
+    let locked = Redis::start(Some("redis-Pw-9a7c"));
+    let ran = run(readygate().args([
+        &format!("redis://:redis-Pw-9a7c@127.0.0.1:{}/2", locked.port),
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+
+    let wrong = format!("redis://:not-it-Pw-0000@127.0.0.1:{}", locked.port);
+    let ran = run(readygate().args([&wrong, "--timeout", "500ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("Redis rejected the login"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains("not-it-Pw-0000"), "{}", ran.stderr);
+    let ran = run(readygate().args([&wrong, "--fail-fast", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+
+    let none = format!("redis://127.0.0.1:{}", locked.port);
+    let ran = run(readygate().args([&none, "--timeout", "500ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("REDIS_AUTH"), "{}", ran.stderr);
+}
+
+#[test]
+fn waits_for_redis_to_come_up() {
+    let port = free_port();
+    let child = spawn(readygate().args([&format!("redis://127.0.0.1:{port}"), "--timeout", "20s"]));
+    std::thread::sleep(Duration::from_millis(700));
+    let _redis = Redis::start_on(port);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rediss_needs_the_ca() {
+    let certs = Certs::generate();
+    let redis = Redis::start_tls(&certs, Some("tls-Pw-31b0"));
+    let url = format!("rediss://:tls-Pw-31b0@localhost:{}", redis.port);
+    let ran = run(readygate().args([&url, "--ca-file", &certs.path("ca.pem"), "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args([
+        &url,
+        "--ca-file",
+        &certs.path("other-ca.pem"),
+        "--timeout",
+        "3s",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("TLS"), "{}", ran.stderr);
+}
