@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod preset;
 pub mod probe;
 pub mod report;
 pub mod schedule;

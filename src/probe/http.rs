@@ -139,6 +139,15 @@ pub struct Expect {
     pub status: StatusSet,
     pub json: Vec<JsonExpect>,
     pub body: Option<String>,
+    /// `--expect-version`: the JSON `/version` must be this release (a
+    /// leading `v` on either side is ignored).
+    pub version: Option<String>,
+}
+
+/// `v3.1.0` and `3.1.0` are the same release.
+fn same_version(a: &str, b: &str) -> bool {
+    let bare = |v: &str| v.trim().trim_start_matches(['v', 'V']).to_string();
+    bare(a) == bare(b)
 }
 
 pub struct HttpProbe {
@@ -196,7 +205,7 @@ impl HttpProbe {
                 ));
             }
         }
-        if !self.expect.json.is_empty() {
+        if !self.expect.json.is_empty() || self.expect.version.is_some() {
             let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                 let why = if truncated {
                     "body is larger than 1 MiB".to_string()
@@ -209,6 +218,20 @@ impl HttpProbe {
                 expect
                     .check(&doc)
                     .map_err(|reason| NotReady::new(Class::Response, reason))?;
+            }
+            if let Some(want) = &self.expect.version {
+                let have = doc.pointer("/version").and_then(serde_json::Value::as_str);
+                match have {
+                    Some(have) if same_version(have, want) => {}
+                    Some(have) => {
+                        return Err(NotReady::new(Class::Version, format!("the service runs version {have}, this gate expects {want}"))
+                            .hint("deploy web and worker from one release (the same image tag); a rolling upgrade settles by itself"))
+                    }
+                    None => {
+                        return Err(NotReady::new(Class::Version, format!("the response has no \"version\", this gate expects {want}"))
+                            .hint("point the gate at the health endpoint that reports the version (Langfuse: /api/public/health)"))
+                    }
+                }
             }
         }
         Ok(())
@@ -291,6 +314,12 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_ignore_a_leading_v() {
+        assert!(same_version("v3.225.4", "3.225.4") && same_version("3.225.4", "v3.225.4"));
+        assert!(!same_version("3.225.4", "3.225.40"));
+    }
 
     #[test]
     fn status_sets() {

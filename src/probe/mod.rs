@@ -41,6 +41,8 @@ pub enum Class {
     FailedMigration,
     /// The HTTP answer does not match the expectations.
     Response,
+    /// The service runs another release than expected.
+    Version,
     /// Anything else.
     Other,
 }
@@ -65,6 +67,7 @@ impl Class {
             Class::Schema => "schema",
             Class::FailedMigration => "failed_migration",
             Class::Response => "response",
+            Class::Version => "version",
             Class::Other => "other",
         }
     }

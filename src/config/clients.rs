@@ -1,0 +1,69 @@
+//! HTTP clients, built once at start-up: one for the HTTP targets (with
+//! `--http-header`), one for ClickHouse (without), sharing TLS settings.
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use super::{err, ConfigError};
+use crate::duration::shorten;
+
+/// TLS settings shared by the HTTP and ClickHouse clients.
+pub(super) struct ClientTls<'a> {
+    pub(super) ca_pem: Option<&'a [u8]>,
+    pub(super) insecure: bool,
+}
+
+/// Builds a client once; attempts only send requests on it.
+pub(super) fn build_client(
+    tls: &ClientTls,
+    headers: HeaderMap,
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, ConfigError> {
+    let mut builder = reqwest::Client::builder()
+        .default_headers(headers)
+        .user_agent(concat!("readygate/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirect)
+        .pool_max_idle_per_host(1)
+        .danger_accept_invalid_certs(tls.insecure);
+    if let Some(pem) = tls.ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .or_else(|e| err("HTTP client", format_args!("cannot be built ({e})")))
+}
+
+/// Follows up to 5 redirects; with `--http-header` set, only to the same
+/// host, since reqwest forwards custom headers (API keys) to any host.
+pub(super) fn redirect_policy(same_host_only: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let first = attempt
+            .previous()
+            .first()
+            .map(|u| (u.host_str().map(String::from), u.port_or_known_default()));
+        let here = (
+            attempt.url().host_str().map(String::from),
+            attempt.url().port_or_known_default(),
+        );
+        if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else if same_host_only && first.is_some_and(|f| f != here) {
+            attempt.stop()
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+pub(super) fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = raw
+        .split_once(':')
+        .ok_or("has no ':'; write it as 'Name: value'")?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("has an invalid header name {:?}", shorten(name.trim())))?;
+    let mut value = HeaderValue::from_str(value.trim())
+        .map_err(|_| format!("{name} has a value with characters a header cannot carry"))?;
+    value.set_sensitive(true);
+    Ok((name, value))
+}

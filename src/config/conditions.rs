@@ -1,0 +1,74 @@
+//! `--only-if` and `--skip-if`: whether this gate should wait here at all.
+
+use super::env::Env;
+use crate::duration::shorten;
+
+/// `NAME=VALUE`: holds when the variable NAME is set to exactly VALUE.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Condition {
+    pub name: String,
+    pub value: String,
+}
+
+impl Condition {
+    pub(super) fn parse(raw: &str) -> Result<Condition, String> {
+        let (name, value) = raw.split_once('=').ok_or_else(|| {
+            format!(
+                "{:?} has no '='; write NAME=VALUE, e.g. COMPONENT=worker",
+                shorten(raw)
+            )
+        })?;
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!(
+                "{:?} is not an environment variable name",
+                shorten(name)
+            ));
+        }
+        Ok(Condition {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+
+    fn holds(&self, env: &Env) -> bool {
+        env.get(&self.name) == Some(&self.value)
+    }
+}
+
+impl std::fmt::Display for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.value)
+    }
+}
+
+/// Whether this gate should wait here at all: every `--only-if` must hold and
+/// no `--skip-if` may. One image and one configuration can then serve pods
+/// that should wait and pods that must not (the Helm chart puts
+/// `extraInitContainers` into the web pod too, which would deadlock).
+#[derive(Clone, Debug, Default)]
+pub struct Conditions {
+    pub only_if: Vec<Condition>,
+    pub skip_if: Vec<Condition>,
+}
+
+impl Conditions {
+    /// Why not to wait here, or `None` to wait.
+    pub fn skip_reason(&self, env: &Env) -> Option<String> {
+        if let Some(c) = self.only_if.iter().find(|c| !c.holds(env)) {
+            let actual = env
+                .get(&c.name)
+                .map_or("unset".to_string(), |v| format!("{:?}", shorten(v)));
+            return Some(format!(
+                "--only-if {c} does not hold ({} is {actual})",
+                c.name
+            ));
+        }
+        self.skip_if
+            .iter()
+            .find(|c| c.holds(env))
+            .map(|c| format!("--skip-if {c} holds"))
+    }
+}
