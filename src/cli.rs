@@ -39,6 +39,21 @@ pub struct Cli {
     #[arg(long, value_name = "DURATION")]
     pub progress_every: Option<String>,
 
+    /// Add the checks a Langfuse worker needs, from its own environment:
+    /// langfuse-worker (needs --langfuse-web) [env: READYGATE_PRESET]
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// With --preset langfuse-worker: the Langfuse web's base URL, e.g.
+    /// http://langfuse-web:3000 [env: READYGATE_LANGFUSE_WEB]
+    #[arg(long, value_name = "URL")]
+    pub langfuse_web: Option<String>,
+
+    /// The health endpoint's JSON "version" must be this release (a leading v is
+    /// ignored); with the preset, the web's [env: READYGATE_EXPECT_VERSION]
+    #[arg(long, value_name = "VERSION")]
+    pub expect_version: Option<String>,
+
     /// Check every target once, print one line each, exit 0 if all ready, else 1
     /// (3 with --fail-fast on a permanent failure)
     /// [env: READYGATE_ONCE]

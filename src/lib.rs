@@ -116,6 +116,9 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         config.quiet,
         redactor.clone(),
     );
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     if let Some(why) = skip {
         tracing::info!("not waiting here: {why}");
         return if config.command.is_empty() {
@@ -145,7 +148,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
 
 use crate::cli::Cli;
 
-async fn wait_or_check(config: Config, redactor: Redactor) -> Finish {
+async fn wait_or_check(mut config: Config, redactor: Redactor) -> Finish {
     let total = config.targets.len();
     if config.once {
         let results = tokio::select! {

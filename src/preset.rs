@@ -253,8 +253,15 @@ impl Langfuse {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
 }
 
 /// What the entrypoint builds, but correctly encoded; the port goes into the
@@ -342,13 +349,10 @@ mod tests {
             urls[0],
             "postgresql://postgres:pa%20ss%40word@langfuse-postgresql:5432/postgres_langfuse"
         );
-        assert_eq!(
-            urls[1],
-            "redis://:redis%2Dsecret@langfuse-redis-primary:6379"
-        );
+        assert_eq!(urls[1], "redis://:redis-secret@langfuse-redis-primary:6379");
         assert_eq!(
             urls[2],
-            "clickhouse://default:ch%2Dsecret@langfuse-clickhouse:8123/default"
+            "clickhouse://default:ch-secret@langfuse-clickhouse:8123/default"
         );
         assert_eq!(urls[3], "http://langfuse-web:3000/api/public/health");
         assert!(lf.warnings[0].contains("DATABASE_PASSWORD"));
@@ -378,7 +382,7 @@ mod tests {
         assert_eq!(lf.targets[1].target.url.as_str(), "rediss://:x@r:6380/1");
         assert_eq!(
             lf.targets[2].target.url.as_str(),
-            "clickhouse://default:ch%2Dsecret@ch.example:8443/lf?secure=true"
+            "clickhouse://default:ch-secret@ch.example:8443/lf?secure=true"
         );
         assert!(lf.warnings.is_empty());
     }

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::duration::show;
+use crate::preset::Hints;
 use crate::probe::{Check, NotReady};
 use crate::schedule::Schedule;
 
@@ -30,6 +31,8 @@ pub struct Options {
 pub struct Watched<C> {
     pub name: String,
     pub check: C,
+    /// How this target's failures are explained.
+    pub hints: Hints,
 }
 
 /// A signal that stops the wait.
@@ -92,6 +95,7 @@ pub async fn wait_all<C: Check>(
             start,
             deadline,
             events: tx.clone(),
+            hints: target.hints,
         };
         tasks.spawn(watch.run(target.check));
     }
@@ -190,6 +194,7 @@ struct Watch {
     start: Instant,
     deadline: Option<Instant>,
     events: mpsc::UnboundedSender<Event>,
+    hints: Hints,
 }
 
 impl Watch {
@@ -212,7 +217,7 @@ impl Watch {
             if budget.is_zero() {
                 return;
             }
-            let err = match timeout(budget, check.check(budget)).await {
+            let mut err = match timeout(budget, check.check(budget)).await {
                 Ok(Ok(())) => {
                     let _ = self.events.send(Event::Ready(self.index));
                     return;
@@ -223,6 +228,7 @@ impl Watch {
                 Err(_) if budget < self.opts.attempt_timeout => return,
                 Err(_) => NotReady::timeout(budget),
             };
+            self.hints.apply(&mut err);
             let delay = self.opts.schedule.delay(
                 began - self.start,
                 err.class,
@@ -244,14 +250,28 @@ pub async fn check_once<C: Check>(
 ) -> Vec<(String, Result<(), NotReady>)> {
     let mut tasks = JoinSet::new();
     let mut results: Vec<(String, Result<(), NotReady>)> = Vec::new();
-    for (i, Watched { name, mut check }) in targets.into_iter().enumerate() {
+    for (
+        i,
+        Watched {
+            name,
+            mut check,
+            hints,
+        },
+    ) in targets.into_iter().enumerate()
+    {
         let unfinished = NotReady::new(crate::probe::Class::Other, "the check did not finish");
         results.push((name, Err(unfinished)));
         tasks.spawn(async move {
             let r = timeout(attempt_timeout, check.check(attempt_timeout))
                 .await
                 .unwrap_or_else(|_| Err(NotReady::timeout(attempt_timeout)));
-            (i, r)
+            (
+                i,
+                r.map_err(|mut e| {
+                    hints.apply(&mut e);
+                    e
+                }),
+            )
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -321,6 +341,7 @@ mod tests {
         Watched {
             name: name.into(),
             check: f,
+            hints: Hints::Generic,
         }
     }
 

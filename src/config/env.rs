@@ -81,6 +81,9 @@ pub const VARIABLES: &[&str] = &[
     "READYGATE_CLICKHOUSE_MIGRATIONS",
     "READYGATE_ONLY_IF",
     "READYGATE_SKIP_IF",
+    "READYGATE_PRESET",
+    "READYGATE_LANGFUSE_WEB",
+    "READYGATE_EXPECT_VERSION",
 ];
 
 pub(super) fn check_variable_names(env: &Env) -> Result<(), ConfigError> {

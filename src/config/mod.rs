@@ -12,6 +12,7 @@ use reqwest::header::HeaderMap;
 
 use crate::cli::Cli;
 use crate::duration::{self, shorten};
+use crate::preset::{Hints, Langfuse, Part, LANGFUSE_WORKER_TABLES};
 use crate::probe::clickhouse::{self, ClickHouseProbe};
 use crate::probe::http::{Expect, HttpProbe, JsonExpect, StatusSet};
 use crate::probe::postgres::{self, PostgresProbe, Requirements, TableName};
@@ -46,18 +47,16 @@ pub enum LogFormat {
     Json,
 }
 
-/// How each target will be probed, parsed once.
-enum Spec {
-    Tcp,
-    Http,
-    Postgres(Box<sqlx::postgres::PgConnectOptions>),
-    Redis(Box<RedisProbe>),
-    ClickHouse(Box<ClickHouseProbe>),
-}
-
 pub struct Config {
     pub targets: Vec<Target>,
-    specs: Vec<Spec>,
+    /// One probe per target, built here; taken by `probes()`.
+    checks: Vec<Probe>,
+    /// What each target must satisfy, for `--print-config`.
+    details: Vec<String>,
+    /// How each target's failures are explained.
+    hints: Vec<Hints>,
+    /// Problems noticed in the configuration, to log once logging is set up.
+    pub warnings: Vec<String>,
     pub wait: wait::Options,
     pub once: bool,
     pub print_config: bool,
@@ -65,14 +64,7 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `READYGATE_LOG`: a tracing filter such as `debug` or `readygate=debug`.
     pub log_filter: Option<String>,
-    pub postgres: Arc<Requirements>,
-    pub http: Arc<Expect>,
-    /// ClickHouse requirements, when there is a ClickHouse target.
-    pub clickhouse: Option<Arc<clickhouse::Requirements>>,
-    header_names: Vec<String>,
-    http_client: Option<reqwest::Client>,
     pub insecure: bool,
-    pub ca_file: Option<String>,
     pub command: Vec<String>,
     /// `--only-if` / `--skip-if`, checked against the environment.
     pub conditions: Conditions,
@@ -116,6 +108,42 @@ impl Config {
                 }
             }
         }
+        // What each target stands for; the preset's targets get Langfuse hints.
+        let mut hints = vec![Hints::Generic; targets.len()];
+        let mut own_ca: Vec<Option<String>> = vec![None; targets.len()];
+        let mut warnings = Vec::new();
+        let web = m.value(cli.langfuse_web, "--langfuse-web", "READYGATE_LANGFUSE_WEB")?;
+        match m.value(cli.preset, "--preset", "READYGATE_PRESET")? {
+            Some((name, _)) if name == "langfuse-worker" => {
+                let lf = Langfuse::from_env(env, web.as_ref().map(|(w, _)| w.as_str()))
+                    .map_err(ConfigError)?;
+                for pt in lf.targets {
+                    targets.push(pt.target);
+                    hints.push(Hints::Langfuse(pt.part));
+                    own_ca.push(pt.ca_path);
+                }
+                secrets.extend(lf.secrets);
+                warnings.extend(lf.warnings);
+            }
+            Some((name, origin)) => {
+                return err(
+                    &origin,
+                    format_args!(
+                        "is {:?}; the only preset is langfuse-worker",
+                        shorten(&name)
+                    ),
+                )
+            }
+            None => {
+                if let Some((_, origin)) = web {
+                    return err(
+                        &origin,
+                        "applies to --preset langfuse-worker, which is not given",
+                    );
+                }
+            }
+        }
+        let is_preset = |n: usize, part: Part| hints[n] == Hints::Langfuse(part);
         let print_config = m.flag(cli.print_config, "READYGATE_PRINT_CONFIG")?;
         if targets.is_empty() {
             return Err(ConfigError(
@@ -275,6 +303,20 @@ impl Config {
             needs(&origin, has_http, "http(s)://")?;
             expect.body = Some(body);
         }
+        let version = m.value(
+            cli.expect_version,
+            "--expect-version",
+            "READYGATE_EXPECT_VERSION",
+        )?;
+        if let Some((v, origin)) = &version {
+            needs(origin, has_http, "http(s)://")?;
+            if v.trim().is_empty() || v.chars().count() > 64 || v.chars().any(char::is_whitespace) {
+                return err(
+                    origin,
+                    format_args!("{:?} is not a version; write e.g. 3.225.4", shorten(v)),
+                );
+            }
+        }
         let mut headers = HeaderMap::new();
         let mut header_names = Vec::new();
         for (raw, origin) in m.list(
@@ -389,35 +431,125 @@ impl Config {
             )?
             .map(|(path, _)| std::path::PathBuf::from(path));
 
-        let mut specs = Vec::with_capacity(targets.len());
+        // Each target's own checks: the flags apply to every target of their
+        // kind; the preset's targets add the Langfuse checks on top.
+        let version = version.map(|(v, _)| v);
+        let user_status_set = expect.status != StatusSet::default();
+        let pg_req = Arc::new(req.clone());
+        let mut lf_req = req;
+        for table in LANGFUSE_WORKER_TABLES {
+            let table = TableName::parse(table).expect("the preset's table names are valid");
+            if !lf_req.tables.contains(&table) {
+                lf_req.tables.push(table);
+            }
+        }
+        lf_req.prisma = true;
+        let lf_req = Arc::new(lf_req);
+        let mut web_expect = expect.clone();
+        if !user_status_set {
+            web_expect.status = StatusSet::parse("200").expect("a valid status");
+        }
+        web_expect
+            .json
+            .push(JsonExpect::parse("/status=OK").expect("a valid pointer"));
+        web_expect.version = version.clone();
+        let web_expect = Arc::new(web_expect);
+        let preset_given = hints.iter().any(|h| *h != Hints::Generic);
+        if !preset_given {
+            expect.version = version;
+        }
+        let expect = Arc::new(expect);
+        let lf_ch = Arc::new(clickhouse::Requirements {
+            migrations: true,
+            ..(*ch).clone()
+        });
+
+        let mut checks = Vec::with_capacity(targets.len());
+        let mut details = Vec::with_capacity(targets.len());
         for (n, t) in targets.iter().enumerate() {
-            specs.push(match t.kind {
-                Kind::Tcp => Spec::Tcp,
-                Kind::Http => Spec::Http,
-                Kind::Postgres => Spec::Postgres(Box::new(
-                    postgres::connect_options(&t.url, attempt_timeout)
-                        .or_else(|e| err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e))?,
-                )),
-                Kind::Redis => Spec::Redis(Box::new(
-                    RedisProbe::new(&t.url, ca_pem.as_deref())
-                        .or_else(|e| err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e))?,
-                )),
+            let origin = match raw_targets.get(n) {
+                Some((_, origin)) => format!("{origin} #{} ({t})", n + 1),
+                None => format!("--preset langfuse-worker ({t})"),
+            };
+            let (check, detail) = match t.kind {
+                Kind::Tcp => (
+                    Probe::Tcp(TcpProbe::new(
+                        t.url.host_str().unwrap_or_default(),
+                        t.url.port().unwrap_or(0),
+                    )),
+                    "a TCP connection opens".to_string(),
+                ),
+                Kind::Http => {
+                    let client = http_client
+                        .clone()
+                        .expect("an HTTP client is built whenever there is an HTTP target");
+                    let e = if is_preset(n, Part::Web) {
+                        web_expect.clone()
+                    } else {
+                        expect.clone()
+                    };
+                    let detail = describe_http(&e, &header_names, insecure, ca_file.as_deref());
+                    (
+                        Probe::Http(HttpProbe::new(client, t.url.clone(), e)),
+                        detail,
+                    )
+                }
+                Kind::Postgres => {
+                    let opts = postgres::connect_options(&t.url, attempt_timeout)
+                        .or_else(|e| err(&origin, e))?;
+                    let r = if is_preset(n, Part::Database) {
+                        lf_req.clone()
+                    } else {
+                        pg_req.clone()
+                    };
+                    let detail = describe_postgres(&r);
+                    (
+                        Probe::Postgres(Box::new(PostgresProbe::new(opts, r))),
+                        detail,
+                    )
+                }
+                Kind::Redis => {
+                    let own = match &own_ca[n] {
+                        Some(path) => Some(std::fs::read(path).or_else(|e| {
+                            err(
+                                "REDIS_TLS_CA_PATH",
+                                format_args!("{path:?} cannot be read ({e})"),
+                            )
+                        })?),
+                        None => None,
+                    };
+                    let pem = own.as_deref().or(ca_pem.as_deref());
+                    let probe = RedisProbe::new(&t.url, pem).or_else(|e| err(&origin, e))?;
+                    (
+                        Probe::Redis(probe),
+                        "AUTH and PING succeed, dataset loaded".to_string(),
+                    )
+                }
                 Kind::ClickHouse => {
                     let client = clickhouse_client
                         .clone()
                         .expect("built whenever there is a ClickHouse target");
-                    Spec::ClickHouse(Box::new(
-                        ClickHouseProbe::new(client, &t.url, ch.clone()).or_else(|e| {
-                            err(&format!("{} #{} ({t})", raw_targets[n].1, n + 1), e)
-                        })?,
-                    ))
+                    let r = if is_preset(n, Part::ClickHouse) {
+                        lf_ch.clone()
+                    } else {
+                        ch.clone()
+                    };
+                    let detail = describe_clickhouse(&r);
+                    let probe =
+                        ClickHouseProbe::new(client, &t.url, r).or_else(|e| err(&origin, e))?;
+                    (Probe::ClickHouse(probe), detail)
                 }
-            });
+            };
+            checks.push(check);
+            details.push(detail);
         }
 
         Ok(Config {
             targets,
-            specs,
+            checks,
+            details,
+            hints,
+            warnings,
             wait: wait::Options {
                 timeout: (!timeout.is_zero()).then_some(timeout),
                 attempt_timeout,
@@ -430,13 +562,7 @@ impl Config {
             quiet,
             log_format,
             log_filter,
-            postgres: Arc::new(req),
-            http: Arc::new(expect),
-            clickhouse: clickhouse_client.is_some().then(|| ch.clone()),
-            header_names,
-            http_client,
             insecure,
-            ca_file,
             command: cli.command,
             conditions,
             termination_log,
@@ -444,35 +570,17 @@ impl Config {
         })
     }
 
-    /// The probes, one per target, in target order.
-    pub fn probes(&self) -> Vec<Watched<Probe>> {
+    /// The probes, one per target, in target order; taken once.
+    pub fn probes(&mut self) -> Vec<Watched<Probe>> {
+        let checks = std::mem::take(&mut self.checks);
         self.targets
             .iter()
-            .zip(&self.specs)
-            .map(|(t, spec)| {
-                let check = match spec {
-                    Spec::Tcp => Probe::Tcp(TcpProbe::new(
-                        t.url.host_str().unwrap_or_default(),
-                        t.url.port().unwrap_or(0),
-                    )),
-                    Spec::Http => {
-                        let client = self
-                            .http_client
-                            .clone()
-                            .expect("an HTTP client is built whenever there is an HTTP target");
-                        Probe::Http(HttpProbe::new(client, t.url.clone(), self.http.clone()))
-                    }
-                    Spec::Postgres(spec) => Probe::Postgres(Box::new(PostgresProbe::new(
-                        (**spec).clone(),
-                        self.postgres.clone(),
-                    ))),
-                    Spec::Redis(probe) => Probe::Redis((**probe).clone()),
-                    Spec::ClickHouse(probe) => Probe::ClickHouse((**probe).clone()),
-                };
-                Watched {
-                    name: t.to_string(),
-                    check,
-                }
+            .zip(checks)
+            .zip(&self.hints)
+            .map(|((t, check), &hints)| Watched {
+                name: t.to_string(),
+                check,
+                hints,
             })
             .collect()
     }
@@ -480,8 +588,13 @@ impl Config {
     /// The resolved configuration for `--print-config`, secrets redacted.
     pub fn describe(&self) -> String {
         let mut out = String::from("targets:\n");
-        for t in &self.targets {
-            let _ = writeln!(out, "  {t}");
+        for ((t, detail), hints) in self.targets.iter().zip(&self.details).zip(&self.hints) {
+            let from = if *hints == Hints::Generic {
+                ""
+            } else {
+                " [preset langfuse-worker]"
+            };
+            let _ = writeln!(out, "  {t}{from}\n    ready when: {detail}");
         }
         let show = duration::show;
         let timeout = self
@@ -497,73 +610,68 @@ impl Config {
         let _ = writeln!(out, "interval: {interval}");
         let _ = writeln!(out, "progress-every: {}", show(self.wait.progress_every));
         let _ = writeln!(out, "fail-fast: {}", self.wait.fail_fast);
-        let pg = &self.postgres;
-        if self.targets.iter().any(|t| t.kind == Kind::Postgres) {
-            let tables: Vec<String> = pg.tables.iter().map(ToString::to_string).collect();
-            let _ = writeln!(
-                out,
-                "postgres tables: {}",
-                if tables.is_empty() {
-                    "-".into()
-                } else {
-                    tables.join(", ")
-                }
-            );
-            let _ = writeln!(out, "prisma migrations complete: {}", pg.prisma);
-            let _ = writeln!(
-                out,
-                "migrations applied: {}",
-                if pg.migrations.is_empty() {
-                    "-".into()
-                } else {
-                    pg.migrations.join(", ")
-                }
-            );
-            let _ = writeln!(out, "sql: {}", pg.sql.as_deref().unwrap_or("-"));
-        }
-        if let Some(_client) = &self.http_client {
-            let _ = writeln!(out, "http status: {}", self.http.status);
-            for j in &self.http.json {
-                let _ = writeln!(out, "http json: {} = {:?}", j.pointer, j.value);
-            }
-            if let Some(body) = &self.http.body {
-                let _ = writeln!(out, "http body contains: {body:?}");
-            }
-            for name in &self.header_names {
-                let _ = writeln!(out, "http header: {name}: ***");
-            }
-            let verify = if self.insecure {
-                "off (--insecure)".to_string()
-            } else if let Some(ca) = &self.ca_file {
-                format!("on, CA {ca}")
-            } else {
-                "on".into()
-            };
-            let _ = writeln!(out, "https certificate verification: {verify}");
-        }
         for c in &self.conditions.only_if {
             let _ = writeln!(out, "only if: {c}");
         }
         for c in &self.conditions.skip_if {
             let _ = writeln!(out, "skip if: {c}");
         }
-        if let Some((tables, migrations)) = self
-            .clickhouse
-            .as_ref()
-            .map(|c| (c.tables.join(", "), c.migrations))
-        {
-            let _ = writeln!(
-                out,
-                "clickhouse tables: {}",
-                if tables.is_empty() { "-" } else { &tables }
-            );
-            let _ = writeln!(out, "clickhouse migrations clean: {migrations}");
-        }
         if !self.command.is_empty() {
             let _ = writeln!(out, "then run: {}", self.command.join(" "));
         }
         out
     }
+}
+
+fn describe_postgres(r: &Requirements) -> String {
+    let mut parts = vec!["login works, not in recovery".to_string()];
+    if !r.tables.is_empty() {
+        let tables: Vec<String> = r.tables.iter().map(ToString::to_string).collect();
+        parts.push(format!("tables exist: {}", tables.join(", ")));
+    }
+    if r.prisma {
+        parts.push("Prisma migrations complete".into());
+    }
+    if !r.migrations.is_empty() {
+        parts.push(format!("migrations applied: {}", r.migrations.join(", ")));
+    }
+    if let Some(sql) = &r.sql {
+        parts.push(format!("--sql is true: {sql}"));
+    }
+    parts.join("; ")
+}
+
+fn describe_http(e: &Expect, header_names: &[String], insecure: bool, ca: Option<&str>) -> String {
+    let mut parts = vec![format!("status {}", e.status)];
+    parts.extend(
+        e.json
+            .iter()
+            .map(|j| format!("JSON {} = {:?}", j.pointer, j.value)),
+    );
+    if let Some(body) = &e.body {
+        parts.push(format!("body contains {body:?}"));
+    }
+    if let Some(v) = &e.version {
+        parts.push(format!("version {v}"));
+    }
+    parts.extend(header_names.iter().map(|n| format!("header {n}: ***")));
+    if insecure {
+        parts.push("certificates NOT verified (--insecure)".into());
+    } else if let Some(ca) = ca {
+        parts.push(format!("CA {ca}"));
+    }
+    parts.join("; ")
+}
+
+fn describe_clickhouse(r: &clickhouse::Requirements) -> String {
+    let mut parts = vec!["a query works".to_string()];
+    if !r.tables.is_empty() {
+        parts.push(format!("tables exist: {}", r.tables.join(", ")));
+    }
+    if r.migrations {
+        parts.push("newest schema_migrations row not dirty".into());
+    }
+    parts.join("; ")
 }
 
 /// The migration names in a Prisma `prisma/migrations` directory: every

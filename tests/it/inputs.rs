@@ -289,8 +289,8 @@ fn print_config_shows_the_resolved_configuration_without_connecting() {
     for want in [
         "postgres://app:***@127.0.0.1:1/app",
         "timeout: 5m",
-        "postgres tables: users",
-        "http json: /status = \"OK\"",
+        "tables exist: users",
+        "JSON /status = \"OK\"",
         "interval: adaptive",
     ] {
         assert!(ran.stdout.contains(want), "{want:?} not in {}", ran.stdout);
