@@ -3,6 +3,7 @@
 mod clickhouse;
 mod http;
 mod inputs;
+mod langfuse;
 mod postgres;
 mod process;
 mod redis;
