@@ -72,3 +72,29 @@ fn rediss_needs_the_ca() {
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("TLS"), "{}", ran.stderr);
 }
+
+#[test]
+fn a_server_loading_its_dataset_is_not_ready_until_it_is_done() {
+    let redis = Redis::start_loading();
+    let ran = run(readygate()
+        .args([
+            &format!("redis://127.0.0.1:{}", redis.port),
+            "--timeout",
+            "60s",
+            "--log-format",
+            "json",
+        ])
+        .env("READYGATE_LOG", "readygate=debug"));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("Redis is loading its dataset into memory"),
+        "never saw LOADING: {}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(r#""class":"starting""#),
+        "{}",
+        ran.stderr
+    );
+}

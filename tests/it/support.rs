@@ -739,6 +739,65 @@ impl Redis {
         Redis::launch_on(port, None, None)
     }
 
+    /// A server that spends a few seconds loading a dataset at start
+    /// (`key-load-delay`), answering `LOADING` meanwhile.
+    pub fn start_loading() -> Redis {
+        let filler =
+            Redis::launch_with(free_port(), None, None, &["--enable-debug-command", "yes"]);
+        let cli = |args: &[&str]| {
+            check(
+                Command::new("redis-cli")
+                    .args(["-p", &filler.port.to_string()])
+                    .args(args),
+                "redis-cli",
+            );
+        };
+        cli(&["DEBUG", "POPULATE", "20000"]);
+        cli(&["SAVE"]);
+        let port = free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        std::fs::copy(
+            filler._dir.path().join("dump.rdb"),
+            dir.path().join("dump.rdb"),
+        )
+        .unwrap();
+        drop(filler);
+        let child = Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--save",
+                "",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .args([
+                "--key-load-delay",
+                "100",
+                "--loading-process-events-interval-bytes",
+                "1024",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let redis = Redis {
+            port,
+            child,
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "redis-server to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        redis
+    }
+
     /// TLS only, with the server certificate in `certs`.
     pub fn start_tls(certs: &Certs, password: Option<&str>) -> Redis {
         Redis::launch(password, Some(certs))
@@ -749,6 +808,15 @@ impl Redis {
     }
 
     fn launch_on(port: u16, password: Option<&str>, certs: Option<&Certs>) -> Redis {
+        Redis::launch_with(port, password, certs, &[])
+    }
+
+    fn launch_with(
+        port: u16,
+        password: Option<&str>,
+        certs: Option<&Certs>,
+        extra: &[&str],
+    ) -> Redis {
         let dir = tempfile::Builder::new()
             .prefix("redis-")
             .tempdir_in(tmp_root())
@@ -787,6 +855,7 @@ impl Redis {
         if let Some(pw) = password {
             cmd.args(["--requirepass", pw]);
         }
+        cmd.args(extra);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
