@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long, value_name = "VERSION")]
     pub expect_version: Option<String>,
 
+    /// Sidecar mode: keep checking and serve /readyz, /startupz, /livez and
+    /// /metrics on this address, e.g. 0.0.0.0:9477 (port 0 picks one) [env: READYGATE_SERVE]
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<String>,
+
     /// Check every target once, print one line each, exit 0 if all ready, else 1
     /// (3 with --fail-fast on a permanent failure)
     /// [env: READYGATE_ONCE]

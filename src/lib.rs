@@ -13,6 +13,7 @@ pub mod probe;
 pub mod report;
 pub mod schedule;
 pub mod secret;
+pub mod sidecar;
 pub mod target;
 pub mod wait;
 
@@ -97,7 +98,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         }
         Ok(false) => {}
     }
-    let config = match Config::new(cli, &env) {
+    let mut config = match Config::new(cli, &env) {
         Ok(c) => c,
         Err(e) => return usage_error(&e.0),
     };
@@ -119,13 +120,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    if let Some(why) = skip {
+    if let Some(why) = &skip {
         tracing::info!("not waiting here: {why}");
-        return if config.command.is_empty() {
-            Finish::Exit(code::READY)
-        } else {
-            Finish::Exec(config.command)
-        };
+        if config.serve.is_none() {
+            return if config.command.is_empty() {
+                Finish::Exit(code::READY)
+            } else {
+                Finish::Exec(config.command)
+            };
+        }
+        // A sidecar that exits is restarted: serve "ready" with nothing to check.
+        config.drop_targets();
     }
     if config.insecure {
         tracing::warn!("--insecure: TLS certificates are NOT verified; anyone on the path can pose as the server");
@@ -150,6 +155,21 @@ use crate::cli::Cli;
 
 async fn wait_or_check(mut config: Config, redactor: Redactor) -> Finish {
     let total = config.targets.len();
+    if let Some(addr) = config.serve {
+        let opts = sidecar::Options {
+            attempt_timeout: config.wait.attempt_timeout,
+            schedule: config.wait.schedule,
+            interval: config.serve_interval,
+        };
+        return match sidecar::run(addr, config.monitors(), opts, redactor, stop_signal()).await {
+            Ok(Signal::Term) => Finish::Exit(code::READY),
+            Ok(Signal::Int) => Finish::Exit(code::SIGINT),
+            Err(e) => {
+                tracing::error!("cannot listen on {addr}: {e}; is the port in use, or is the address not this host's?");
+                Finish::Exit(code::USAGE)
+            }
+        };
+    }
     if config.once {
         let results = tokio::select! {
             results = wait::check_once(config.probes(), config.wait.attempt_timeout) => results,

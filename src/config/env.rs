@@ -84,6 +84,7 @@ pub const VARIABLES: &[&str] = &[
     "READYGATE_PRESET",
     "READYGATE_LANGFUSE_WEB",
     "READYGATE_EXPECT_VERSION",
+    "READYGATE_SERVE",
 ];
 
 pub(super) fn check_variable_names(env: &Env) -> Result<(), ConfigError> {

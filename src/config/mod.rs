@@ -58,6 +58,10 @@ pub struct Config {
     /// Problems noticed in the configuration, to log once logging is set up.
     pub warnings: Vec<String>,
     pub wait: wait::Options,
+    /// `--serve`: sidecar mode on this address.
+    pub serve: Option<std::net::SocketAddr>,
+    /// Sidecar mode's interval once a target has been ready.
+    pub serve_interval: std::time::Duration,
     pub once: bool,
     pub print_config: bool,
     pub quiet: bool,
@@ -151,6 +155,7 @@ impl Config {
             ));
         }
 
+        let timeout_given = cli.timeout.is_some() || env.contains_key("READYGATE_TIMEOUT");
         let timeout = m.duration(
             cli.timeout,
             "--timeout",
@@ -218,6 +223,27 @@ impl Config {
                 Some(f.clone())
             }
             None => None,
+        };
+        let serve = match m.value(cli.serve, "--serve", "READYGATE_SERVE")? {
+            None => None,
+            Some((raw, origin)) => {
+                let addr = raw.trim().parse::<std::net::SocketAddr>().or_else(|_| {
+                    err(&origin, format_args!("{:?} is not an address to listen on; write e.g. 0.0.0.0:9477 or 127.0.0.1:0", shorten(&raw)))
+                })?;
+                if !cli.command.is_empty() {
+                    return err(&origin, "keeps running beside the app and cannot exec a command: run the app in its own container, or drop --serve to wait and exec");
+                }
+                if once {
+                    return err(&origin, "keeps checking; it cannot be combined with --once");
+                }
+                if timeout_given {
+                    return err(
+                        &origin,
+                        "keeps checking for as long as it runs; drop --timeout (READYGATE_TIMEOUT)",
+                    );
+                }
+                Some(addr)
+            }
         };
         if once && !cli.command.is_empty() {
             return Err(ConfigError(
@@ -557,6 +583,11 @@ impl Config {
                 progress_every,
                 fail_fast,
             },
+            serve,
+            serve_interval: match schedule {
+                Schedule::Fixed(d) => d,
+                Schedule::Adaptive => crate::sidecar::DEFAULT_INTERVAL,
+            },
             once,
             print_config,
             quiet,
@@ -568,6 +599,31 @@ impl Config {
             termination_log,
             secrets,
         })
+    }
+
+    /// Forgets every target (a sidecar told "not here" by the conditions).
+    pub fn drop_targets(&mut self) {
+        self.targets.clear();
+        self.checks.clear();
+        self.details.clear();
+        self.hints.clear();
+    }
+
+    /// The probes with their metric kinds, prepared for sidecar mode; taken once.
+    pub fn monitors(&mut self) -> Vec<(Watched<Probe>, &'static str)> {
+        self.probes()
+            .into_iter()
+            .map(|w| {
+                let kind = w.check.kind();
+                (
+                    Watched {
+                        check: w.check.for_monitoring(),
+                        ..w
+                    },
+                    kind,
+                )
+            })
+            .collect()
     }
 
     /// The probes, one per target, in target order; taken once.

@@ -181,6 +181,27 @@ pub enum Probe {
     ClickHouse(clickhouse::ClickHouseProbe),
 }
 
+impl Probe {
+    /// The scheme family, for metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::Tcp(_) => "tcp",
+            Probe::Http(_) => "http",
+            Probe::Postgres(_) => "postgres",
+            Probe::Redis(_) => "redis",
+            Probe::ClickHouse(_) => "clickhouse",
+        }
+    }
+
+    /// Prepares for being checked again and again (sidecar mode).
+    pub fn for_monitoring(mut self) -> Self {
+        if let Probe::Postgres(p) = &mut self {
+            p.keep_when_ready();
+        }
+        self
+    }
+}
+
 impl Check for Probe {
     async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         match self {

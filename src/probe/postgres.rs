@@ -237,6 +237,8 @@ pub struct PostgresProbe {
     what: String,
     req: Arc<Requirements>,
     conn: Option<Session>,
+    /// Sidecar mode: checked again after it is ready, so keep the connection.
+    monitoring: bool,
 }
 
 /// A kept connection and what its session looked like when it was opened.
@@ -278,7 +280,13 @@ impl PostgresProbe {
             what,
             req,
             conn: None,
+            monitoring: false,
         }
+    }
+
+    /// Keeps the connection after a successful check too (sidecar mode).
+    pub fn keep_when_ready(&mut self) {
+        self.monitoring = true;
     }
 
     pub async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
@@ -295,7 +303,7 @@ impl PostgresProbe {
             },
         };
         let Attempt { result, keep } = boxed(self.attempt(&mut session)).await;
-        if keep && result.is_err() {
+        if keep {
             self.conn = Some(session);
         } else {
             // Ready targets are not checked again; say goodbye properly.
@@ -392,7 +400,7 @@ impl PostgresProbe {
         }
         Attempt {
             result: Ok(()),
-            keep: false,
+            keep: self.monitoring && !crowded,
         }
     }
 

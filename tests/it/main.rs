@@ -8,5 +8,6 @@ mod postgres;
 mod process;
 mod redis;
 mod secrets;
+mod serve;
 mod support;
 mod tls;

@@ -990,3 +990,81 @@ impl Drop for ClickHouse {
         let _ = self.child.wait();
     }
 }
+
+/// A sidecar (`--serve 127.0.0.1:0`) and the port it bound, read from its log.
+pub struct Sidecar {
+    pub child: Child,
+    pub port: u16,
+    log: Arc<Mutex<String>>,
+}
+
+impl Sidecar {
+    pub fn start(cmd: &mut Command) -> Sidecar {
+        let mut child = cmd
+            .args(["--serve", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn readygate");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(port) = line
+                    .rsplit("http://127.0.0.1:")
+                    .next()
+                    .filter(|_| line.contains("serving"))
+                    .and_then(|p| p.trim().parse::<u16>().ok())
+                {
+                    let _ = tx.send(port);
+                }
+                sink.lock().unwrap().push_str(&line);
+                sink.lock().unwrap().push('\n');
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the sidecar logs the address it serves on");
+        Sidecar { child, port, log }
+    }
+
+    /// GET `path`; the status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, "")
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: &str) -> (u16, String) {
+        let mut conn =
+            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the sidecar");
+        write!(
+            conn,
+            "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{headers}\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        conn.read_to_string(&mut response).unwrap();
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,297 @@
+//! What the sidecar knows: every target's latest state, when it last
+//! changed, check durations and failures by class. Rendered as `/readyz`
+//! (text or JSON), `/startupz`, `/livez` and Prometheus `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::probe::NotReady;
+
+/// Upper bounds of the check-duration histogram, in seconds.
+const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+
+/// One target's state.
+pub struct Entry {
+    pub name: String,
+    pub kind: &'static str,
+    /// Passed its latest check.
+    pub ready: bool,
+    /// At least one check finished.
+    pub checked: bool,
+    pub last: Option<NotReady>,
+    /// When `ready` last changed (or the first check finished).
+    pub since: SystemTime,
+    /// When the last check finished; `/livez` watches it.
+    pub beat: Instant,
+    bucket_counts: Vec<u64>,
+    duration_sum: f64,
+    checks: u64,
+    failures: BTreeMap<&'static str, u64>,
+}
+
+/// All targets, plus the latched start-up state.
+pub struct Board {
+    pub entries: Vec<Entry>,
+    /// Every target was ready at once, at least once.
+    pub started: bool,
+}
+
+/// A state change worth a log line.
+pub enum Change {
+    Ready,
+    Lost,
+}
+
+impl Board {
+    pub fn new(targets: Vec<(String, &'static str)>) -> Board {
+        let now = (SystemTime::now(), Instant::now());
+        let entries = targets
+            .into_iter()
+            .map(|(name, kind)| Entry {
+                name,
+                kind,
+                ready: false,
+                checked: false,
+                last: None,
+                since: now.0,
+                beat: now.1,
+                bucket_counts: vec![0; BUCKETS.len()],
+                duration_sum: 0.0,
+                checks: 0,
+                failures: BTreeMap::new(),
+            })
+            .collect();
+        Board {
+            entries,
+            started: false,
+        }
+    }
+
+    /// Records a finished check; says whether readiness changed.
+    pub fn record(
+        &mut self,
+        i: usize,
+        result: Result<(), NotReady>,
+        took: Duration,
+    ) -> Option<Change> {
+        let e = &mut self.entries[i];
+        let secs = took.as_secs_f64();
+        for (count, bound) in e.bucket_counts.iter_mut().zip(BUCKETS) {
+            if secs <= *bound {
+                *count += 1;
+            }
+        }
+        e.duration_sum += secs;
+        e.checks += 1;
+        e.beat = Instant::now();
+        let was = (e.checked, e.ready);
+        e.checked = true;
+        match result {
+            Ok(()) => {
+                e.ready = true;
+                e.last = None;
+            }
+            Err(err) => {
+                *e.failures.entry(err.class.as_str()).or_default() += 1;
+                e.ready = false;
+                e.last = Some(err);
+            }
+        }
+        let change = match (was, e.ready) {
+            ((_, false), true) => Some(Change::Ready),
+            ((true, true), false) => Some(Change::Lost),
+            _ => None,
+        };
+        if change.is_some() || !was.0 {
+            e.since = SystemTime::now();
+        }
+        if self.all_ready() {
+            self.started = true;
+        }
+        change
+    }
+
+    pub fn all_ready(&self) -> bool {
+        self.entries.iter().all(|e| e.ready)
+    }
+
+    /// The probing loop is alive: every target finished a check lately.
+    pub fn alive(&self, within: Duration) -> bool {
+        self.entries.iter().all(|e| e.beat.elapsed() <= within)
+    }
+
+    /// `/readyz` as text: a verdict line, then a line per target.
+    pub fn readyz_text(&self) -> String {
+        let mut out = String::from(if self.all_ready() {
+            "ready\n"
+        } else {
+            "not ready\n"
+        });
+        for e in &self.entries {
+            let state = state(e);
+            let _ = write!(
+                out,
+                "{} {state} since {}",
+                e.name,
+                humantime::format_rfc3339_seconds(e.since)
+            );
+            if let Some(err) = &e.last {
+                let _ = write!(out, ": {err}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// `/readyz` as JSON.
+    pub fn readyz_json(&self) -> String {
+        let targets: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "target": e.name,
+                    "kind": e.kind,
+                    "state": state(e),
+                    "ready": e.ready,
+                    "since": humantime::format_rfc3339_seconds(e.since).to_string(),
+                    "class": e.last.as_ref().map(|l| l.class.as_str()),
+                    "error": e.last.as_ref().map(|l| l.reason.clone()),
+                    "hint": e.last.as_ref().and_then(|l| l.hint.clone()),
+                })
+            })
+            .collect();
+        serde_json::json!({ "ready": self.all_ready(), "started": self.started, "targets": targets }).to_string()
+    }
+
+    /// Prometheus text exposition (version 0.0.4).
+    pub fn metrics(&self) -> String {
+        let mut out = String::new();
+        let label = |e: &Entry| format!("target=\"{}\",kind=\"{}\"", escape(&e.name), e.kind);
+        let _ = writeln!(
+            out,
+            "# HELP readygate_build_info readygate's version.\n# TYPE readygate_build_info gauge"
+        );
+        let _ = writeln!(
+            out,
+            "readygate_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(out, "# HELP readygate_ready Whether every target passed its latest check.\n# TYPE readygate_ready gauge");
+        let _ = writeln!(out, "readygate_ready {}", u8::from(self.all_ready()));
+        let _ = writeln!(out, "# HELP readygate_started Whether every target has been ready at once (latched).\n# TYPE readygate_started gauge");
+        let _ = writeln!(out, "readygate_started {}", u8::from(self.started));
+        let _ = writeln!(out, "# HELP readygate_target_ready Whether the target passed its latest check.\n# TYPE readygate_target_ready gauge");
+        for e in &self.entries {
+            let _ = writeln!(
+                out,
+                "readygate_target_ready{{{}}} {}",
+                label(e),
+                u8::from(e.ready)
+            );
+        }
+        let _ = writeln!(out, "# HELP readygate_check_duration_seconds How long checks took.\n# TYPE readygate_check_duration_seconds histogram");
+        for e in &self.entries {
+            for (count, bound) in e.bucket_counts.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "readygate_check_duration_seconds_bucket{{{},le=\"{bound}\"}} {count}",
+                    label(e)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "readygate_check_duration_seconds_bucket{{{},le=\"+Inf\"}} {}",
+                label(e),
+                e.checks
+            );
+            let _ = writeln!(
+                out,
+                "readygate_check_duration_seconds_sum{{{}}} {}",
+                label(e),
+                e.duration_sum
+            );
+            let _ = writeln!(
+                out,
+                "readygate_check_duration_seconds_count{{{}}} {}",
+                label(e),
+                e.checks
+            );
+        }
+        let _ = writeln!(out, "# HELP readygate_check_failures_total Failed checks by reason class.\n# TYPE readygate_check_failures_total counter");
+        for e in &self.entries {
+            for (class, n) in &e.failures {
+                let _ = writeln!(
+                    out,
+                    "readygate_check_failures_total{{{},reason=\"{class}\"}} {n}",
+                    label(e)
+                );
+            }
+        }
+        out
+    }
+}
+
+fn state(e: &Entry) -> &'static str {
+    match (e.checked, e.ready) {
+        (false, _) => "pending",
+        (true, true) => "ready",
+        (true, false) => "not-ready",
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Class;
+
+    #[test]
+    fn startup_latches_and_readiness_follows_the_latest_check() {
+        let mut b = Board::new(vec![("a".into(), "tcp"), ("b".into(), "http")]);
+        assert!(!b.all_ready() && !b.started);
+        b.record(0, Ok(()), Duration::from_millis(3));
+        assert!(matches!(
+            b.record(1, Ok(()), Duration::from_millis(30)),
+            Some(Change::Ready)
+        ));
+        assert!(b.all_ready() && b.started);
+        let down = NotReady::new(Class::Refused, "connection refused");
+        assert!(matches!(
+            b.record(1, Err(down), Duration::from_millis(1)),
+            Some(Change::Lost)
+        ));
+        assert!(!b.all_ready() && b.started, "startup stays latched");
+        let text = b.readyz_text();
+        assert!(
+            text.starts_with("not ready\na ready since ") && text.contains("b not-ready since"),
+            "{text}"
+        );
+        let m = b.metrics();
+        assert!(
+            m.contains("readygate_target_ready{target=\"b\",kind=\"http\"} 0"),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "readygate_check_failures_total{target=\"b\",kind=\"http\",reason=\"refused\"} 1"
+            ),
+            "{m}"
+        );
+        assert!(
+            m.contains(
+                "readygate_check_duration_seconds_bucket{target=\"b\",kind=\"http\",le=\"0.05\"} 2"
+            ),
+            "{m}"
+        );
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,165 @@
+//! Sidecar mode (`--serve`) against real servers.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{eventually, readygate, run, HttpStub, Postgres, Sidecar};
+
+/// Polls until `path` answers `status`; returns how long that took.
+fn until_status(sc: &Sidecar, path: &str, status: u16, limit: Duration) -> Duration {
+    let start = Instant::now();
+    eventually(limit, &format!("{path} to answer {status}"), || {
+        sc.get(path).0 == status
+    });
+    start.elapsed()
+}
+
+#[test]
+fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
+    let pg = Postgres::start();
+    let web = HttpStub::start(200, r#"{"status":"OK"}"#);
+    let secret_url = format!("{}?password=Qp-Secret-8841", web.url("/health"));
+    let sc = Sidecar::start(readygate().args([
+        &pg.url(),
+        &secret_url,
+        "--interval",
+        "500ms",
+        "--table",
+        "users",
+    ]));
+    assert_eq!(
+        sc.get("/startupz").0,
+        503,
+        "not started before the table exists"
+    );
+    pg.as_app("CREATE TABLE users (id int)");
+    until_status(&sc, "/readyz", 200, Duration::from_secs(5));
+    assert_eq!(sc.get("/startupz").0, 200);
+
+    web.set(503, r#"{"status":"degraded"}"#);
+    let took = until_status(&sc, "/readyz", 503, Duration::from_secs(3));
+    assert!(
+        took <= Duration::from_millis(1000),
+        "503 after {took:?}, more than two intervals"
+    );
+    let (_, body) = sc.get("/readyz");
+    assert!(
+        body.contains("not-ready since") && body.contains("HTTP 503"),
+        "{body}"
+    );
+    let (_, json) = sc.request("GET", "/readyz", "Accept: application/json\r\n");
+    let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["ready"], false);
+    assert_eq!(doc["targets"][1]["class"], "response");
+    assert_eq!(sc.get("/startupz").0, 200, "startup stays latched");
+
+    web.set(200, r#"{"status":"OK"}"#);
+    let took = until_status(&sc, "/readyz", 200, Duration::from_secs(3));
+    assert!(took <= Duration::from_millis(1000), "200 after {took:?}");
+    assert_eq!(sc.get("/livez").0, 200);
+    assert_eq!(sc.get("/elsewhere").0, 404);
+    assert_eq!(sc.request("POST", "/readyz", "").0, 405);
+
+    // The gate keeps one idle connection to PostgreSQL, not one per check.
+    let conns =
+        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    assert_eq!(conns, "1");
+
+    let everything = format!(
+        "{}{}{}{}",
+        sc.get("/readyz").1,
+        json,
+        sc.get("/metrics").1,
+        sc.log()
+    );
+    for secret in ["Qp-Secret-8841", crate::support::APP_PASSWORD] {
+        assert!(!everything.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn metrics_parse_with_the_prometheus_parser() {
+    let web = HttpStub::start(503, "{}");
+    let sc = Sidecar::start(readygate().args([&web.url("/h"), "--interval", "200ms"]));
+    eventually(Duration::from_secs(5), "a failed check", || {
+        sc.get("/metrics").1.contains(r#"reason="response""#)
+    });
+    let (status, text) = sc.get("/metrics");
+    assert_eq!(status, 200);
+    let script = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+names = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for sample in family.samples:
+        names.setdefault(sample.name, []).append(sample)
+ready = names["readygate_target_ready"][0]
+assert ready.value == 0 and ready.labels["kind"] == "http", ready
+assert names["readygate_ready"][0].value == 0
+assert names["readygate_check_failures_total"][0].labels["reason"] == "response"
+assert names["readygate_check_duration_seconds_count"][0].value >= 1
+assert any(s.labels.get("le") == "+Inf" for s in names["readygate_check_duration_seconds_bucket"])
+assert names["readygate_build_info"][0].value == 1
+print("ok", len(names))
+"#;
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(py.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected /metrics: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sigterm_stops_the_sidecar_promptly_with_0() {
+    let web = HttpStub::start(200, "{}");
+    let mut sc = Sidecar::start(readygate().arg(web.url("/")));
+    until_status(&sc, "/readyz", 200, Duration::from_secs(5));
+    let sent = Instant::now();
+    let ok = std::process::Command::new("kill")
+        .args(["-s", "TERM", &sc.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let status = sc.child.wait().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn serve_refuses_what_a_sidecar_cannot_do() {
+    for (args, culprit) in [
+        (
+            &["tcp://a:1", "--serve", "127.0.0.1:0", "--", "worker"][..],
+            "--serve",
+        ),
+        (
+            &["tcp://a:1", "--serve", "127.0.0.1:0", "--once"],
+            "--serve",
+        ),
+        (
+            &["tcp://a:1", "--serve", "127.0.0.1:0", "--timeout", "1m"],
+            "--serve",
+        ),
+        (&["tcp://a:1", "--serve", "localhost"], "--serve"),
+    ] {
+        let ran = run(readygate().args(args));
+        assert_eq!(ran.code, Some(2), "{args:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.starts_with("readygate: error: ") && ran.stderr.contains(culprit),
+            "{}",
+            ran.stderr
+        );
+    }
+}
