@@ -86,9 +86,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
             return usage_error(&format!("{first}; see readygate --help"));
         }
     };
-    match config::disabled(&env) {
+    let serving = cli.serve.is_some() || env.contains_key("READYGATE_SERVE");
+    let disabled = match config::disabled(&env) {
         Err(e) => return usage_error(&e.0),
-        Ok(true) => {
+        // A sidecar that exits is restarted: it serves "ready" instead (below).
+        Ok(true) if !serving => {
             eprintln!("readygate: READYGATE_DISABLED is true: not waiting for anything");
             return if cli.command.is_empty() {
                 Finish::Exit(code::READY)
@@ -96,14 +98,18 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
                 Finish::Exec(cli.command)
             };
         }
-        Ok(false) => {}
-    }
+        Ok(disabled) => disabled,
+    };
     let mut config = match Config::new(cli, &env) {
         Ok(c) => c,
         Err(e) => return usage_error(&e.0),
     };
     let redactor = Redactor::new(config.secrets.clone());
-    let skip = config.conditions.skip_reason(&env);
+    let skip = if disabled {
+        Some("READYGATE_DISABLED is true".to_string())
+    } else {
+        config.conditions.skip_reason(&env)
+    };
     if config.print_config {
         let verdict = skip
             .as_deref()
@@ -218,17 +224,22 @@ async fn wait_or_check(mut config: Config, redactor: Redactor) -> Finish {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() -> Signal {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called (inside the runtime), not when the future is first polled, so a
+/// signal that arrives while the sidecar binds is not fatal.
+fn stop_signal() -> impl std::future::Future<Output = Signal> {
     use tokio::signal::unix::{signal, SignalKind};
-    match (
+    let handlers = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => Signal::Term,
-            _ = int.recv() => Signal::Int,
-        },
-        _ => std::future::pending().await,
+    );
+    async move {
+        match handlers {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => Signal::Term,
+                _ = int.recv() => Signal::Int,
+            },
+            _ => std::future::pending().await,
+        }
     }
 }

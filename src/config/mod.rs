@@ -156,6 +156,10 @@ impl Config {
         }
 
         let timeout_given = cli.timeout.is_some() || env.contains_key("READYGATE_TIMEOUT");
+        let progress_given =
+            cli.progress_every.is_some() || env.contains_key("READYGATE_PROGRESS_EVERY");
+        let termination_log_given =
+            cli.termination_log.is_some() || env.contains_key("READYGATE_TERMINATION_LOG");
         let timeout = m.duration(
             cli.timeout,
             "--timeout",
@@ -240,6 +244,27 @@ impl Config {
                     return err(
                         &origin,
                         "keeps checking for as long as it runs; drop --timeout (READYGATE_TIMEOUT)",
+                    );
+                }
+                for (given, name) in [
+                    (fail_fast, "--fail-fast"),
+                    (progress_given, "--progress-every"),
+                    (termination_log_given, "--termination-log"),
+                ] {
+                    if given {
+                        return err(&origin, format_args!("keeps serving its state instead of exiting; {name} does not apply to it"));
+                    }
+                }
+                // Identical names would be identical metric series.
+                let names: Vec<String> = targets.iter().map(ToString::to_string).collect();
+                if let Some(dup) = names
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+                {
+                    return err(
+                        &origin,
+                        format_args!("would show {dup} twice; give each target once"),
                     );
                 }
                 Some(addr)

@@ -48,6 +48,23 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, for metrics that start at zero.
+    pub const ALL: [Class; 13] = [
+        Class::Refused,
+        Class::Dns,
+        Class::Timeout,
+        Class::Tls,
+        Class::Auth,
+        Class::UnknownDatabase,
+        Class::TooManyConnections,
+        Class::Starting,
+        Class::Schema,
+        Class::FailedMigration,
+        Class::Response,
+        Class::Version,
+        Class::Other,
+    ];
+
     /// Failures that waiting will not fix; `--fail-fast` stops on them.
     pub fn is_permanent(self) -> bool {
         matches!(self, Class::Tls | Class::Auth | Class::UnknownDatabase)
@@ -115,7 +132,8 @@ impl NotReady {
             }
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::UnexpectedEof => NotReady::new(
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe => NotReady::new(
                 Class::Refused,
                 format!("connection to {what} closed: {err}"),
             )

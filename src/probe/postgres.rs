@@ -290,6 +290,23 @@ impl PostgresProbe {
     }
 
     pub async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
+        let reused = self.conn.is_some();
+        let result = boxed(self.check_on_session()).await;
+        match result {
+            // The kept connection had died (server restart, idle timeout,
+            // terminated backend): that says nothing about the server now.
+            Err(e)
+                if reused
+                    && self.conn.is_none()
+                    && matches!(e.class, Class::Refused | Class::Starting) =>
+            {
+                boxed(self.check_on_session()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn check_on_session(&mut self) -> Result<(), NotReady> {
         // Taken out, so a cancelled attempt drops (closes) the connection.
         let mut session = match self.conn.take() {
             Some(session) => session,
@@ -343,7 +360,8 @@ impl PostgresProbe {
             keep: !crowded,
         };
         if status.in_recovery {
-            return fail(
+            // Not kept: after a failover, a new connection finds the new primary.
+            return Attempt::drop_with(
                 NotReady::new(
                     Class::Starting,
                     "server is in recovery (a standby, or still replaying WAL)",

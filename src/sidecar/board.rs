@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::probe::NotReady;
+use crate::probe::{Class, NotReady};
 
 /// Upper bounds of the check-duration histogram, in seconds.
 const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -46,7 +46,7 @@ pub enum Change {
 impl Board {
     pub fn new(targets: Vec<(String, &'static str)>) -> Board {
         let now = (SystemTime::now(), Instant::now());
-        let entries = targets
+        let entries: Vec<Entry> = targets
             .into_iter()
             .map(|(name, kind)| Entry {
                 name,
@@ -62,10 +62,9 @@ impl Board {
                 failures: BTreeMap::new(),
             })
             .collect();
-        Board {
-            entries,
-            started: false,
-        }
+        // Nothing to wait for (the conditions said "not here"): started.
+        let started = entries.is_empty();
+        Board { entries, started }
     }
 
     /// Records a finished check; says whether readiness changed.
@@ -220,12 +219,15 @@ impl Board {
             );
         }
         let _ = writeln!(out, "# HELP readygate_check_failures_total Failed checks by reason class.\n# TYPE readygate_check_failures_total counter");
+        // Every class from the start, so rate() and increase() see the first failure.
         for e in &self.entries {
-            for (class, n) in &e.failures {
+            for class in Class::ALL {
+                let n = e.failures.get(class.as_str()).copied().unwrap_or(0);
                 let _ = writeln!(
                     out,
-                    "readygate_check_failures_total{{{},reason=\"{class}\"}} {n}",
-                    label(e)
+                    "readygate_check_failures_total{{{},reason=\"{}\"}} {n}",
+                    label(e),
+                    class.as_str()
                 );
             }
         }
@@ -252,7 +254,6 @@ fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::probe::Class;
 
     #[test]
     fn startup_latches_and_readiness_follows_the_latest_check() {
@@ -293,5 +294,17 @@ mod tests {
             "{m}"
         );
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert!(
+            m.contains(
+                "readygate_check_failures_total{target=\"a\",kind=\"tcp\",reason=\"auth\"} 0"
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn nothing_to_check_is_started_and_ready() {
+        let b = Board::new(Vec::new());
+        assert!(b.started && b.all_ready());
     }
 }

@@ -57,14 +57,10 @@ pub async fn run<C: Check>(
     )));
     let mut tasks = JoinSet::new();
     for (i, (w, _)) in targets.into_iter().enumerate() {
-        tasks.spawn(monitor(i, w, opts.clone(), board.clone()));
+        tasks.spawn(monitor(i, w, opts.clone(), board.clone(), redactor.clone()));
     }
     let stale_after = (opts.interval + opts.attempt_timeout) * 3;
-    let shared = Arc::new(server::Shared {
-        board,
-        redactor,
-        stale_after,
-    });
+    let shared = Arc::new(server::Shared { board, stale_after });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(server::serve(
         listener,
@@ -89,7 +85,13 @@ pub async fn run<C: Check>(
 }
 
 /// One target's endless check loop.
-async fn monitor<C: Check>(i: usize, w: Watched<C>, opts: Options, board: Arc<Mutex<Board>>) {
+async fn monitor<C: Check>(
+    i: usize,
+    w: Watched<C>,
+    opts: Options,
+    board: Arc<Mutex<Board>>,
+    redactor: Redactor,
+) {
     let Watched {
         name,
         mut check,
@@ -105,6 +107,9 @@ async fn monitor<C: Check>(i: usize, w: Watched<C>, opts: Options, board: Arc<Mu
             .unwrap_or_else(|_| Err(NotReady::timeout(opts.attempt_timeout)));
         if let Err(e) = &mut result {
             hints.apply(e);
+            // Library errors can quote a URL; the endpoints show these verbatim.
+            e.reason = redactor.clean(&e.reason);
+            e.hint = e.hint.as_deref().map(|h| redactor.clean(h));
         }
         let delay = match &result {
             Ok(()) => opts.interval,

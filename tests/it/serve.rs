@@ -80,8 +80,12 @@ fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
 fn metrics_parse_with_the_prometheus_parser() {
     let web = HttpStub::start(503, "{}");
     let sc = Sidecar::start(readygate().args([&web.url("/h"), "--interval", "200ms"]));
+    let failed = |m: &str| {
+        m.lines()
+            .any(|l| l.contains(r#"reason="response""#) && !l.ends_with(" 0"))
+    };
     eventually(Duration::from_secs(5), "a failed check", || {
-        sc.get("/metrics").1.contains(r#"reason="response""#)
+        failed(&sc.get("/metrics").1)
     });
     let (status, text) = sc.get("/metrics");
     assert_eq!(status, 200);
@@ -95,7 +99,8 @@ for family in text_string_to_metric_families(sys.stdin.read()):
 ready = names["readygate_target_ready"][0]
 assert ready.value == 0 and ready.labels["kind"] == "http", ready
 assert names["readygate_ready"][0].value == 0
-assert names["readygate_check_failures_total"][0].labels["reason"] == "response"
+failures = {s.labels["reason"]: s.value for s in names["readygate_check_failures_total"]}
+assert failures["response"] >= 1 and failures["auth"] == 0 and len(failures) == 13, failures
 assert names["readygate_check_duration_seconds_count"][0].value >= 1
 assert any(s.labels.get("le") == "+Inf" for s in names["readygate_check_duration_seconds_bucket"])
 assert names["readygate_build_info"][0].value == 1
@@ -153,6 +158,24 @@ fn serve_refuses_what_a_sidecar_cannot_do() {
             "--serve",
         ),
         (&["tcp://a:1", "--serve", "localhost"], "--serve"),
+        (
+            &["tcp://a:1", "--serve", "127.0.0.1:0", "--fail-fast"],
+            "--fail-fast",
+        ),
+        (
+            &[
+                "tcp://a:1",
+                "--serve",
+                "127.0.0.1:0",
+                "--progress-every",
+                "5s",
+            ],
+            "--progress-every",
+        ),
+        (
+            &["tcp://a:1", "tcp://a:1", "--serve", "127.0.0.1:0"],
+            "twice",
+        ),
     ] {
         let ran = run(readygate().args(args));
         assert_eq!(ran.code, Some(2), "{args:?}: {}", ran.stderr);
@@ -162,4 +185,36 @@ fn serve_refuses_what_a_sidecar_cannot_do() {
             ran.stderr
         );
     }
+}
+
+#[test]
+fn a_sidecar_told_not_here_serves_ready_instead_of_exiting() {
+    // A native sidecar that exits is restarted for ever; it must stay up.
+    let sc = Sidecar::start(
+        readygate()
+            .args(["tcp://127.0.0.1:1", "--only-if", "COMPONENT=worker"])
+            .env("COMPONENT", "web"),
+    );
+    assert_eq!(sc.get("/startupz").0, 200);
+    assert_eq!(sc.get("/readyz").0, 200);
+    let disabled = Sidecar::start(
+        readygate()
+            .arg("tcp://127.0.0.1:1")
+            .env("READYGATE_DISABLED", "true"),
+    );
+    assert_eq!(disabled.get("/startupz").0, 200);
+    assert!(sc.log().contains("not waiting here"), "{}", sc.log());
+}
+
+#[test]
+fn a_postgres_restart_is_seen_and_recovered_from() {
+    let pg = Postgres::start();
+    let sc = Sidecar::start(readygate().args([&pg.url(), "--interval", "300ms"]));
+    until_status(&sc, "/readyz", 200, Duration::from_secs(5));
+    pg.stop("fast");
+    until_status(&sc, "/readyz", 503, Duration::from_secs(3));
+    pg.restart_server();
+    // The kept connection died with the server; the next check reconnects.
+    until_status(&sc, "/readyz", 200, Duration::from_secs(3));
+    assert!(sc.log().contains("is no longer ready"), "{}", sc.log());
 }
