@@ -1,6 +1,7 @@
 //! Integration tests: the real binary against real servers.
 
 mod clickhouse;
+mod examples;
 mod http;
 mod inputs;
 mod langfuse;
