@@ -130,8 +130,9 @@ def helm():
     checked["files"] += 1
     for c in gate_containers(pod["spec"]):
         # The chart puts the same init container into both pods.
-        run_gate(c["args"], env_of(c, {"app.kubernetes.io/component": "worker"}), "helm worker pod", "here: wait")
-        run_gate(c["args"], env_of(c, {"app.kubernetes.io/component": "web"}), "helm web pod", "here: do not wait")
+        # The chart labels its pods app: worker and app: web.
+        run_gate(c["args"], env_of(c, {"app": "worker"}), "helm worker pod", "here: wait")
+        run_gate(c["args"], env_of(c, {"app": "web"}), "helm web pod", "here: do not wait")
 
 
 def compose_schema():
