@@ -765,37 +765,13 @@ impl Redis {
         )
         .unwrap();
         drop(filler);
-        let child = Command::new("redis-server")
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--save",
-                "",
-                "--dir",
-            ])
-            .arg(dir.path())
-            .args([
-                "--key-load-delay",
-                "100",
-                "--loading-process-events-interval-bytes",
-                "1024",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let redis = Redis {
-            port,
-            child,
-            _dir: dir,
-        };
-        eventually(Duration::from_secs(10), "redis-server to listen", || {
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        redis
+        let extra = [
+            "--key-load-delay",
+            "100",
+            "--loading-process-events-interval-bytes",
+            "1024",
+        ];
+        Redis::launch_in(dir, port, None, None, &extra)
     }
 
     /// TLS only, with the server certificate in `certs`.
@@ -821,6 +797,17 @@ impl Redis {
             .prefix("redis-")
             .tempdir_in(tmp_root())
             .unwrap();
+        Redis::launch_in(dir, port, password, certs, extra)
+    }
+
+    /// Starts redis-server with its data directory in `dir`.
+    fn launch_in(
+        dir: tempfile::TempDir,
+        port: u16,
+        password: Option<&str>,
+        certs: Option<&Certs>,
+        extra: &[&str],
+    ) -> Redis {
         let mut cmd = Command::new("redis-server");
         cmd.args([
             "--bind",
