@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{free_port, readygate, run, spawn, HttpStub};
+use crate::support::{finish, free_port, readygate, run, spawn, HttpStub};
 
 #[test]
 fn status_json_body_and_headers_are_checked() {
@@ -113,13 +113,8 @@ fn tcp_targets_wait_for_a_port_to_open() {
     );
     std::thread::sleep(Duration::from_millis(500));
     let _listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = finish(child);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let ran = run(readygate()
         .arg(format!("tcp://127.0.0.1:{}", free_port()))
         .args(["--timeout", "300ms"]));

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{eventually, readygate, run, spawn, Postgres};
+use crate::support::{eventually, finish, readygate, run, spawn, Postgres};
 
 #[test]
 fn ready_at_once_when_the_schema_is_there() {
@@ -258,13 +258,8 @@ fn an_alter_table_migration_is_not_blocked_by_the_waiting_gate() {
             "SET lock_timeout = '1s'; ALTER TABLE traces DROP COLUMN c{i}"
         ));
     }
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = finish(child);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
 }
 
 #[test]
@@ -276,26 +271,19 @@ fn survives_a_postgres_restart_and_a_crash_while_waiting() {
             .args(["--table", "users", "--timeout", "60s"]),
     );
     eventually(Duration::from_secs(10), "the gate to connect", || {
-        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
-            == "1"
+        pg.gate_connections() == "1"
     });
     pg.stop("fast");
     std::thread::sleep(Duration::from_millis(300));
     pg.restart_server();
     eventually(Duration::from_secs(10), "the gate to reconnect", || {
-        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
-            == "1"
+        pg.gate_connections() == "1"
     });
     pg.stop("immediate");
     pg.restart_server();
     pg.as_app("CREATE TABLE users (id int)");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = finish(child);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
 }
 
 #[test]
@@ -366,8 +354,7 @@ fn too_many_connections_backs_off_and_leaves_room_for_the_app() {
 fn gives_its_connection_back_when_the_server_is_nearly_full() {
     // max 20, 3 reserved: 17 usable; the gate keeps a connection only while >= 3 are free.
     let pg = Postgres::start_with(20);
-    let count =
-        || pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    let count = || pg.gate_connections();
     let mut gate = spawn(
         readygate()
             .arg(pg.url())
@@ -447,7 +434,6 @@ fn a_custom_check_that_changes_the_session_is_refused() {
         ran.stderr
     );
     // No connection was left behind inside a transaction.
-    let open =
-        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    let open = pg.gate_connections();
     assert_eq!(open, "0");
 }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, readygate, run, spawn, HttpStub};
+use crate::support::{finish, free_port, readygate, run, spawn, HttpStub};
 
 #[test]
 fn exec_keeps_the_pid_and_passes_the_exit_code_through() {
@@ -16,14 +16,9 @@ fn exec_keeps_the_pid_and_passes_the_exit_code_through() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(7),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), pid.to_string());
+    let ran = finish(child);
+    assert_eq!(ran.code, Some(7), "{}", ran.stderr);
+    assert_eq!(ran.stdout.trim(), pid.to_string());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{free_port, readygate, run, spawn, Certs, Redis};
+use crate::support::{finish, free_port, readygate, run, spawn, Certs, Redis};
 
 #[test]
 fn ping_with_and_without_a_password() {
@@ -46,13 +46,8 @@ fn waits_for_redis_to_come_up() {
     let child = spawn(readygate().args([&format!("redis://127.0.0.1:{port}"), "--timeout", "20s"]));
     std::thread::sleep(Duration::from_millis(700));
     let _redis = Redis::start_on(port);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let ran = finish(child);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
 }
 
 #[test]

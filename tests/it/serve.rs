@@ -60,8 +60,7 @@ fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
     assert_eq!(sc.request("POST", "/readyz", "").0, 405);
 
     // The gate keeps one idle connection to PostgreSQL, not one per check.
-    let conns =
-        pg.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'");
+    let conns = pg.gate_connections();
     assert_eq!(conns, "1");
 
     let everything = format!(

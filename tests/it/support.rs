@@ -36,6 +36,18 @@ pub fn spawn(cmd: &mut Command) -> Child {
         .expect("spawn readygate")
 }
 
+/// Waits for a spawned readygate (killing it after 90 s) and collects its output.
+pub fn finish(child: Child) -> Ran {
+    let started = Instant::now();
+    let output = wait_output(child, Duration::from_secs(90));
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
 /// What a finished run printed and returned.
 #[derive(Debug)]
 pub struct Ran {
@@ -334,6 +346,11 @@ impl Postgres {
     /// Runs SQL as the superuser in the `app` database; returns psql's output.
     pub fn admin(&self, sql: &str) -> String {
         self.psql("postgres", "app", sql)
+    }
+
+    /// How many connections readygate holds (it names itself `readygate`).
+    pub fn gate_connections(&self) -> String {
+        self.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
     }
 
     /// Runs SQL as the `app` role (the "web" running migrations).
