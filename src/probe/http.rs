@@ -287,8 +287,7 @@ pub(super) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
             .hint("the server's certificate is not trusted: pass its CA with --ca-file (or fix the host name)");
     }
     if super::is_dns_error(&lower) {
-        return NotReady::new(Class::Dns, format!("cannot resolve host: {chain}"))
-            .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS");
+        return super::dns("host", &chain);
     }
     if lower.contains("connection refused") {
         return NotReady::new(Class::Refused, "connection refused")

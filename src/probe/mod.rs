@@ -161,7 +161,8 @@ impl fmt::Display for NotReady {
     }
 }
 
-fn dns(what: &str, err: &dyn fmt::Display) -> NotReady {
+/// A name resolution failure, the same reason and hint for every probe.
+pub(super) fn dns(what: &str, err: &dyn fmt::Display) -> NotReady {
     NotReady::new(Class::Dns, format!("cannot resolve {what}: {err}"))
         .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS")
 }

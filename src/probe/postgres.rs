@@ -639,8 +639,7 @@ pub fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> N
         other => {
             let text = super::http::error_chain(&other);
             if super::is_dns_error(&text) {
-                NotReady::new(Class::Dns, format!("cannot resolve {what}: {text}"))
-                    .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS")
+                super::dns(what, &text)
             } else if is_tls_error(&text) {
                 tls(&text)
             } else {

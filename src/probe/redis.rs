@@ -90,8 +90,7 @@ fn classify(err: &RedisError, what: &str) -> NotReady {
             .hint("the server's certificate is not trusted: pass its CA with --ca-file (REDIS_TLS_CA_PATH)");
     }
     if super::is_dns_error(&lower) {
-        return NotReady::new(Class::Dns, format!("cannot resolve {what}: {text}"))
-            .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS");
+        return super::dns(what, &text);
     }
     NotReady::new(Class::Other, format!("{what}: {text}"))
 }
