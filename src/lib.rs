@@ -51,14 +51,15 @@ pub fn exit_code(outcome: &Outcome) -> u8 {
         Outcome::Ready { .. } => code::READY,
         Outcome::TimedOut { .. } => code::NOT_READY,
         Outcome::Permanent { .. } => code::PERMANENT,
-        Outcome::Stopped {
-            signal: Signal::Term,
-            ..
-        } => code::SIGTERM,
-        Outcome::Stopped {
-            signal: Signal::Int,
-            ..
-        } => code::SIGINT,
+        Outcome::Stopped { signal, .. } => signal_code(*signal),
+    }
+}
+
+/// The exit code of a wait stopped by a signal: 128 + its number.
+fn signal_code(signal: Signal) -> u8 {
+    match signal {
+        Signal::Term => code::SIGTERM,
+        Signal::Int => code::SIGINT,
     }
 }
 
@@ -181,7 +182,7 @@ async fn wait_or_check(mut config: Config, redactor: Redactor) -> Finish {
             results = wait::check_once(config.probes(), config.wait.attempt_timeout) => results,
             signal = stop_signal() => {
                 tracing::warn!("stopped by a signal before every check finished");
-                return Finish::Exit(exit_code(&Outcome::Stopped { signal, elapsed: Default::default(), unready: Vec::new() }));
+                return Finish::Exit(signal_code(signal));
             }
         };
         let mut code = code::READY;
