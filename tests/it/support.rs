@@ -698,7 +698,7 @@ impl Certs {
 /// `openssl s_server -www`: a real HTTPS server answering 200 with a status page.
 pub struct HttpsServer {
     pub port: u16,
-    child: Child,
+    _child: ChildGuard,
 }
 
 impl HttpsServer {
@@ -721,7 +721,10 @@ impl HttpsServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("start openssl s_server");
-        let server = HttpsServer { port, child };
+        let server = HttpsServer {
+            port,
+            _child: ChildGuard(child),
+        };
         eventually(
             Duration::from_secs(10),
             "openssl s_server to listen",
@@ -731,17 +734,10 @@ impl HttpsServer {
     }
 }
 
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A `redis-server` of this test's own, on a free port, with no persistence.
 pub struct Redis {
     pub port: u16,
-    child: Child,
+    _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -868,7 +864,7 @@ impl Redis {
             .expect("start redis-server (apt-get install redis-server)");
         let redis = Redis {
             port,
-            child,
+            _child: ChildGuard(child),
             _dir: dir,
         };
         eventually(Duration::from_secs(10), "redis-server to listen", || {
@@ -878,20 +874,13 @@ impl Redis {
     }
 }
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 pub const CLICKHOUSE_PASSWORD: &str = "ch-Pw-5c2e91";
 
 /// A `clickhouse-server` (Debian's 18.16 is enough: the probe uses the HTTP
 /// interface) from a minimal config in a temp dir.
 pub struct ClickHouse {
     pub port: u16,
-    child: Child,
+    _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
 
@@ -934,7 +923,7 @@ impl ClickHouse {
             .expect("start clickhouse-server (apt-get install clickhouse-server)");
         let ch = ClickHouse {
             port,
-            child,
+            _child: ChildGuard(child),
             _dir: dir,
         };
         eventually(
@@ -985,13 +974,6 @@ impl ClickHouse {
                 i + 1
             ));
         }
-    }
-}
-
-impl Drop for ClickHouse {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -1070,5 +1052,15 @@ impl Drop for Sidecar {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A server process that is killed and reaped when dropped, also when a test fails.
+pub struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
