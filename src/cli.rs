@@ -161,6 +161,6 @@ pub struct Cli {
     pub termination_log: Option<String>,
 
     /// Once ready, replace readygate with this command (same PID)
-    #[arg(last = true, value_name = "COMMAND")]
-    pub command: Vec<String>,
+    #[arg(last = true, value_name = "COMMAND", value_parser = clap::value_parser!(std::ffi::OsString))]
+    pub command: Vec<std::ffi::OsString>,
 }

@@ -18,6 +18,7 @@ pub mod target;
 pub mod wait;
 
 use std::ffi::OsString;
+use std::io::Write;
 
 use clap::Parser;
 
@@ -42,7 +43,7 @@ pub mod code {
 pub enum Finish {
     Exit(u8),
     /// Replace the process with this command.
-    Exec(Vec<String>),
+    Exec(Vec<OsString>),
 }
 
 /// The exit code for a finished wait; `Ready` means exec when there is a command.
@@ -64,12 +65,41 @@ fn signal_code(signal: Signal) -> u8 {
 }
 
 fn usage_error(message: &str) -> Finish {
-    eprintln!("readygate: error: {}", probe::one_line(message));
+    report::stderr_line(&format!("readygate: error: {}", probe::one_line(message)));
     Finish::Exit(code::USAGE)
+}
+
+/// Names the first argument before `--` that is not UTF-8: the flag it
+/// belongs to when there is one. The command after `--` may hold any bytes.
+fn not_utf8(args: &[OsString]) -> Option<String> {
+    let mut previous: Option<&str> = None;
+    for (i, arg) in args.iter().enumerate().skip(1) {
+        match arg.to_str() {
+            Some("--") => return None,
+            Some(text) => previous = Some(text),
+            None => {
+                let lossy = arg.to_string_lossy();
+                return Some(match (lossy.split_once('='), previous) {
+                    (Some((flag, _)), _) if flag.starts_with("--") => {
+                        format!("the value of {flag}")
+                    }
+                    (_, Some(flag)) if flag.starts_with('-') && !flag.contains('=') => {
+                        format!("the value of {flag}")
+                    }
+                    _ => format!("argument #{i}"),
+                });
+            }
+        }
+    }
+    None
 }
 
 /// Runs readygate with these arguments and environment.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
+    let args: Vec<OsString> = args.into_iter().collect();
+    if let Some(culprit) = not_utf8(&args) {
+        return usage_error(&format!("{culprit} is not valid UTF-8"));
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -92,7 +122,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         Err(e) => return usage_error(&e.0),
         // A sidecar that exits is restarted: it serves "ready" instead (below).
         Ok(true) if !serving => {
-            eprintln!("readygate: READYGATE_DISABLED is true: not waiting for anything");
+            report::stderr_line("readygate: READYGATE_DISABLED is true: not waiting for anything");
             return if cli.command.is_empty() {
                 Finish::Exit(code::READY)
             } else {
@@ -115,7 +145,8 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         let verdict = skip
             .as_deref()
             .map_or_else(|| "wait".to_string(), |why| format!("do not wait: {why}"));
-        println!("{}here: {verdict}", redactor.clean(&config.describe()));
+        let text = format!("{}here: {verdict}", redactor.clean(&config.describe()));
+        let _ = writeln!(std::io::stdout(), "{text}");
         return Finish::Exit(code::READY);
     }
     report::init_logging(
@@ -217,7 +248,7 @@ async fn wait_or_check(mut config: Config, redactor: Redactor) -> Finish {
                 elapsed_ms = elapsed.as_millis() as u64,
                 "all {total} targets ready after {}; running {}",
                 duration::show(elapsed),
-                config.command[0]
+                config.command[0].to_string_lossy()
             );
             Finish::Exec(config.command)
         }

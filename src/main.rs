@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     let env = match config::process_env() {
         Ok(env) => env,
         Err(e) => {
-            eprintln!("readygate: error: {e}");
+            readygate::report::stderr_line(&format!("readygate: error: {e}"));
             return ExitCode::from(code::USAGE);
         }
     };
@@ -22,7 +22,10 @@ fn main() -> ExitCode {
                 std::io::ErrorKind::NotFound => code::NOT_FOUND,
                 _ => code::NOT_EXECUTABLE,
             };
-            eprintln!("readygate: error: cannot run {:?}: {err}", command[0]);
+            readygate::report::stderr_line(&format!(
+                "readygate: error: cannot run {:?}: {err}",
+                command[0].to_string_lossy()
+            ));
             ExitCode::from(status)
         }
     }

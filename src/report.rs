@@ -13,6 +13,12 @@ use crate::probe::NotReady;
 use crate::secret::{RedactingWriter, Redactor};
 use crate::wait::{Outcome, Signal};
 
+/// Writes a line to stderr; a closed stderr is not an error worth dying for
+/// (`eprintln!` would panic).
+pub fn stderr_line(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Installs the global logger. Text lines carry only the message (which
 /// names the target and says why); JSON lines add the structured fields.
 pub fn init_logging(format: LogFormat, filter: Option<&str>, quiet: bool, redactor: Redactor) {
@@ -27,6 +33,7 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>, quiet: bool, redact
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
+        .log_internal_errors(false)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder

@@ -53,6 +53,11 @@ impl Target {
             }
         };
         let has_host = url.host_str().is_some_and(|h| !h.is_empty());
+        // Outside http(s), the URL parser keeps other characters as %-escapes
+        // that no resolver would find: say so now rather than wait on them.
+        if url.host_str().is_some_and(|h| h.contains('%')) {
+            return Err("has a host name with characters a DNS name cannot hold (spaces, control or non-ASCII characters; write non-ASCII names in punycode)".into());
+        }
         match kind {
             Kind::Tcp => {
                 if !has_host || url.port().is_none() {
@@ -105,6 +110,19 @@ impl fmt::Display for Target {
             _ => f.write_str(&shown),
         }
     }
+}
+
+/// A percent-decoded URL part (user, password, database): UTF-8 and free of
+/// NUL bytes, which no server protocol here can carry; anything else would be
+/// mangled silently.
+pub fn decode_part(what: &str, raw: &str) -> Result<String, String> {
+    let value = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| format!("has a {what} that is not UTF-8 once percent-decoded"))?;
+    if value.contains('\0') {
+        return Err(format!("has a NUL byte (%00) in its {what}"));
+    }
+    Ok(value.into_owned())
 }
 
 #[cfg(test)]

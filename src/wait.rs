@@ -13,7 +13,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::duration::show;
 use crate::preset::Hints;
-use crate::probe::{Check, NotReady};
+use crate::probe::{Check, Class, NotReady};
 use crate::schedule::Schedule;
 
 /// How to wait.
@@ -222,9 +222,13 @@ impl Watch {
                     let _ = self.events.send(Event::Ready(self.index));
                     return;
                 }
+                // Cut short by the deadline (here, or by the probe's own timer
+                // set to the same budget): the previous reason stays the better
+                // explanation (the loop fills in one if there is none).
+                Ok(Err(e)) if e.class == Class::Timeout && budget < self.opts.attempt_timeout => {
+                    return
+                }
                 Ok(Err(e)) => e,
-                // Cut short by the deadline: the previous reason stays the
-                // better explanation (the loop fills in one if there is none).
                 Err(_) if budget < self.opts.attempt_timeout => return,
                 Err(_) => NotReady::timeout(budget),
             };

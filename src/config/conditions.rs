@@ -19,6 +19,7 @@ impl Condition {
             )
         })?;
         let valid = !name.is_empty()
+            && name.len() <= 255
             && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !name.starts_with(|c: char| c.is_ascii_digit());
         if !valid {

@@ -17,7 +17,15 @@ pub type Env = HashMap<String, String>;
 pub fn process_env() -> Result<Env, ConfigError> {
     let mut env = Env::new();
     for (k, v) in std::env::vars_os() {
-        let Some(k) = k.to_str() else { continue };
+        let Some(k) = k.to_str() else {
+            if k.as_encoded_bytes().starts_with(b"READYGATE_") {
+                return err(
+                    &k.to_string_lossy(),
+                    "is a variable name that is not valid UTF-8",
+                );
+            }
+            continue;
+        };
         match v.into_string() {
             Ok(v) => {
                 env.insert(k.to_string(), v);

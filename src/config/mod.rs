@@ -69,7 +69,7 @@ pub struct Config {
     /// `READYGATE_LOG`: a tracing filter such as `debug` or `readygate=debug`.
     pub log_filter: Option<String>,
     pub insecure: bool,
-    pub command: Vec<String>,
+    pub command: Vec<std::ffi::OsString>,
     /// `--only-if` / `--skip-if`, checked against the environment.
     pub conditions: Conditions,
     /// `--termination-log`; `None` means `/dev/termination-log` if writable.
@@ -238,7 +238,11 @@ impl Config {
                     return err(&origin, "keeps running beside the app and cannot exec a command: run the app in its own container, or drop --serve to wait and exec");
                 }
                 if once {
-                    return err(&origin, "keeps checking; it cannot be combined with --once");
+                    let once_name = if cli.once { "--once" } else { "READYGATE_ONCE" };
+                    return err(
+                        &origin,
+                        format_args!("keeps checking; it cannot be combined with {once_name}"),
+                    );
                 }
                 if timeout_given {
                     return err(
@@ -246,8 +250,13 @@ impl Config {
                         "keeps checking for as long as it runs; drop --timeout (READYGATE_TIMEOUT)",
                     );
                 }
+                let fail_fast_name = if cli.fail_fast {
+                    "--fail-fast"
+                } else {
+                    "READYGATE_FAIL_FAST"
+                };
                 for (given, name) in [
-                    (fail_fast, "--fail-fast"),
+                    (fail_fast, fail_fast_name),
                     (progress_given, "--progress-every"),
                     (termination_log_given, "--termination-log"),
                 ] {
@@ -698,7 +707,8 @@ impl Config {
             let _ = writeln!(out, "skip if: {c}");
         }
         if !self.command.is_empty() {
-            let _ = writeln!(out, "then run: {}", self.command.join(" "));
+            let words: Vec<_> = self.command.iter().map(|w| w.to_string_lossy()).collect();
+            let _ = writeln!(out, "then run: {}", words.join(" "));
         }
         out
     }

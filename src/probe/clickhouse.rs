@@ -57,10 +57,12 @@ pub struct ClickHouseProbe {
 impl ClickHouseProbe {
     /// From `clickhouse://user:pass@host:8123/db?secure=true`.
     pub fn new(client: Client, url: &Url, req: Arc<Requirements>) -> Result<Self, String> {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
+        // User and password travel as HTTP headers: no control characters.
+        let decode = |what: &str, s: &str| {
+            crate::target::decode_part(what, s).and_then(|v| match v.contains(char::is_control) {
+                true => Err(format!("has a control character in its {what}")),
+                false => Ok(v),
+            })
         };
         let mut secure = false;
         for (k, v) in url.query_pairs() {
@@ -81,18 +83,22 @@ impl ClickHouseProbe {
         let port = url.port().unwrap_or(if secure { 8443 } else { 8123 });
         let endpoint = Url::parse(&format!("{scheme}://{host}:{port}/"))
             .map_err(|e| format!("has a bad host ({e})"))?;
-        let database = decode(url.path().trim_start_matches('/'));
+        let database = decode("database name", url.path().trim_start_matches('/'))?;
         let user = if url.username().is_empty() {
             "default".to_string()
         } else {
-            decode(url.username())
+            decode("user name", url.username())?
+        };
+        let password = match url.password() {
+            Some(p) => decode("password", p)?,
+            None => String::new(),
         };
         Ok(ClickHouseProbe {
             client,
             what: format!("{host}:{port}"),
             endpoint,
             user,
-            password: url.password().map(decode).unwrap_or_default(),
+            password,
             database: if database.is_empty() {
                 "default".into()
             } else {

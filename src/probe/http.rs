@@ -188,9 +188,7 @@ impl HttpProbe {
         let text = String::from_utf8_lossy(&body);
         if !self.expect.status.contains(status.as_u16()) {
             let mut reason = format!("HTTP {}, want {}", show_status(status), self.expect.status);
-            if !text.trim().is_empty() {
-                reason.push_str(&format!(" (body: {})", excerpt(&text)));
-            }
+            reason.push_str(&body_note(&text));
             return Err(NotReady::new(Class::Response, reason).hint(status_hint(status)));
         }
         if let Some(needle) = &self.expect.body {
@@ -199,8 +197,8 @@ impl HttpProbe {
                 return Err(NotReady::new(
                     Class::Response,
                     format!(
-                        "body does not contain {needle:?}{within} (body: {})",
-                        excerpt(&text)
+                        "body does not contain {needle:?}{within}{}",
+                        body_note(&text)
                     ),
                 ));
             }
@@ -255,6 +253,14 @@ fn status_hint(status: StatusCode) -> &'static str {
     }
 }
 
+/// " (body: ...)" with an excerpt, or nothing for a blank body.
+fn body_note(text: &str) -> String {
+    match text.trim().is_empty() {
+        true => String::new(),
+        false => format!(" (body: {})", excerpt(text)),
+    }
+}
+
 /// A short one-line excerpt of response text for messages.
 fn excerpt(text: &str) -> String {
     const MAX: usize = 120;
@@ -292,6 +298,14 @@ pub(super) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
     if lower.contains("connection refused") {
         return NotReady::new(Class::Refused, "connection refused")
             .hint("nothing listens there yet: is the server up, and are the host and port right?");
+    }
+    if lower.contains("end of file before message length reached")
+        || lower.contains("connection closed before message completed")
+        || lower.contains("incomplete message")
+        || lower.contains("connection reset")
+    {
+        return NotReady::new(Class::Other, "the connection closed before the whole response arrived")
+            .hint("the server, or a proxy in between, dropped the connection mid-response: check its logs and restarts");
     }
     NotReady::new(Class::Other, format!("request failed: {chain}"))
 }

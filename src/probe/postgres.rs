@@ -34,10 +34,17 @@ impl TableName {
             Some((s, n)) => (Some(s.to_string()), n.to_string()),
             None => (None, raw.to_string()),
         };
-        let bad = |part: &str| part.is_empty() || part.len() > 63 || part.contains(['\0', '.']);
+        // Invisible characters (zero-width, bidi controls) come from copy
+        // and paste, not from migrations: a table that nobody will create.
+        let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+        let bad = |part: &str| {
+            part.is_empty()
+                || part.len() > 63
+                || part.contains(|c: char| c == '.' || c.is_control() || invisible(c))
+        };
         if bad(&name) || schema.as_deref().is_some_and(bad) {
             return Err(format!(
-                "{:?} is not a table name; write name or schema.name (at most 63 bytes each)",
+                "{:?} is not a table name; write name or schema.name (at most 63 bytes each, no control or invisible characters)",
                 crate::duration::shorten(raw)
             ));
         }
@@ -100,10 +107,10 @@ pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// splits sqlx's prepare and execute across server connections. The gate
 /// belongs on the direct URL the migrations use (Prisma's `DIRECT_URL`).
 pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnectOptions, String> {
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
+    use crate::target::decode_part as decode;
+    let check = |what: &str, value: String| match value.contains('\0') {
+        true => Err(format!("has a NUL byte (%00) in its {what}")),
+        false => Ok(value),
     };
     let mut opts = PgConnectOptions::new_without_pgpass().application_name("readygate");
     if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
@@ -113,18 +120,18 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnect
         opts = opts.port(port);
     }
     if !url.username().is_empty() {
-        opts = opts.username(&decode(url.username()));
+        opts = opts.username(&decode("user name", url.username())?);
     }
     if let Some(password) = url.password() {
-        opts = opts.password(&decode(password));
+        opts = opts.password(&decode("password", password)?);
     }
     let db = url.path().trim_start_matches('/');
     if !db.is_empty() {
-        opts = opts.database(&decode(db));
+        opts = opts.database(&decode("database name", db)?);
     }
     let mut settings: Vec<(String, String)> = Vec::new();
     for (key, value) in url.query_pairs() {
-        let value = value.into_owned();
+        let value = check(&format!("{key}= parameter"), value.into_owned())?;
         match &*key {
             "sslmode" => {
                 let mode = value.parse::<PgSslMode>().map_err(|_| {
@@ -218,9 +225,12 @@ fn parse_options(value: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 fn readable(path: &str, param: &str) -> Result<(), String> {
-    std::fs::metadata(path)
-        .map(drop)
-        .map_err(|e| format!("has {param}={path:?}, which cannot be read ({e})"))
+    let text = std::fs::read(path)
+        .map_err(|e| format!("has {param}={path:?}, which cannot be read ({e})"))?;
+    if !text.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(format!("has {param}={path:?}, which holds no PEM data"));
+    }
+    Ok(())
 }
 
 fn quote_ident(name: &str) -> String {

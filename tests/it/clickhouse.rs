@@ -60,6 +60,11 @@ fn clickhouse_tables_and_migrations() {
 
 #[test]
 fn clickhouse_login_and_database_errors() {
+    let mut row = crate::record::row(
+        "ClickHouse",
+        "wrong password, unknown database, with --fail-fast",
+        "exit 3 at once naming the failure, never the password",
+    );
     let ch = ClickHouse::start();
     let wrong = ch
         .url("default")
@@ -80,4 +85,5 @@ fn clickhouse_login_and_database_errors() {
         "{}",
         ran.stderr
     );
+    row.saw("exit 3, \"ClickHouse rejected user \"default\"\"; unknown database: exit 3");
 }

@@ -228,6 +228,14 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
         ),
     ];
     assert!(cases.len() >= 30);
+    let mut row = crate::record::row(
+        "Hostile input",
+        format!(
+            "{} malformed values across flags, variables and URL forms",
+            cases.len()
+        ),
+        "exit 2, one line naming the flag or variable, no panic",
+    );
     for (args, env, culprit) in &cases {
         let mut cmd = readygate();
         cmd.args(args);
@@ -255,6 +263,7 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
         );
         assert!(!ran.stderr.contains("panicked"), "{case}: {}", ran.stderr);
     }
+    row.saw("all exit 2 with one line naming the culprit");
 }
 
 #[test]
@@ -307,4 +316,296 @@ fn help_and_version_exit_0() {
         (ran.code, ran.stdout.trim()),
         (Some(0), concat!("readygate ", env!("CARGO_PKG_VERSION")))
     );
+}
+
+/// Hostile input by class: each case exits 2 with one line naming the
+/// culprit, and no case panics. Arguments may be any bytes.
+#[test]
+fn hostile_inputs_by_class() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+    let s = |t: &str| OsString::from(t);
+    let nul_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(nul_file.path(), [0u8; 64]).unwrap();
+    let nul_path = nul_file.path().display().to_string();
+    let long = |n: usize, c: &str| c.repeat(n);
+    type Hostile = (Vec<OsString>, Vec<(OsString, OsString)>, &'static str);
+    let args = |a: &[&str]| a.iter().map(|x| s(x)).collect::<Vec<_>>();
+    let env = |k: &str, v: OsString| vec![(s(k), v)];
+    let classes: Vec<(&str, Vec<Hostile>)> = vec![
+        (
+            "empty values",
+            vec![
+                (args(&[WEB, "--timeout", ""]), vec![], "--timeout"),
+                (args(&[WEB, "--serve", ""]), vec![], "--serve"),
+                (args(&[WEB, "--preset", ""]), vec![], "--preset"),
+                (args(&[WEB, "--ca-file", ""]), vec![], "--ca-file"),
+                (
+                    args(&[WEB, "--expect-version", ""]),
+                    vec![],
+                    "--expect-version",
+                ),
+                (args(&[""]), vec![], "target"),
+                (
+                    args(&[WEB]),
+                    env("READYGATE_SERVE", s("")),
+                    "READYGATE_SERVE",
+                ),
+                (
+                    args(&[WEB]),
+                    env("READYGATE_HTTP_HEADERS", s("")),
+                    "READYGATE_HTTP_HEADERS",
+                ),
+            ],
+        ),
+        (
+            "huge values",
+            vec![
+                (
+                    vec![s(&format!("tcp://{}:1", long(100_000, "a")))],
+                    vec![],
+                    "target #1",
+                ),
+                (
+                    args(&[PG, "--table", &long(10_000, "t")]),
+                    vec![],
+                    "--table",
+                ),
+                (
+                    args(&[WEB, "--timeout", &format!("{}s", long(10_000, "9"))]),
+                    vec![],
+                    "--timeout",
+                ),
+                (
+                    args(&[WEB, "--http-status", &long(5_000, "200,")]),
+                    vec![],
+                    "--http-status",
+                ),
+                (
+                    args(&[WEB, "--only-if", &format!("{}=1", long(100_000, "A"))]),
+                    vec![],
+                    "--only-if",
+                ),
+                (
+                    vec![],
+                    env("READYGATE_TARGETS", s(&long(10_000, "x "))),
+                    "READYGATE_TARGETS #1",
+                ),
+                (
+                    args(&[WEB, "--http-header", &format!("{}: v", long(100_000, "a"))]),
+                    vec![],
+                    "--http-header",
+                ),
+            ],
+        ),
+        (
+            "unicode look-alikes, invisible and control characters",
+            vec![
+                (args(&[WEB, "--timeout", "5ｓ"]), vec![], "--timeout"),
+                (args(&[WEB, "--interval", "١s"]), vec![], "--interval"),
+                (
+                    args(&[WEB, "--http-status", "２００"]),
+                    vec![],
+                    "--http-status",
+                ),
+                (
+                    args(&[WEB, "--log-format", "ｊｓｏｎ"]),
+                    vec![],
+                    "--log-format",
+                ),
+                (args(&["tcp://a\u{202e}b:1"]), vec![], "target #1"),
+                (
+                    args(&["postgres://db/x?sslmode=requiré"]),
+                    vec![],
+                    "sslmode",
+                ),
+                (args(&[PG, "--table", "users\u{200b}"]), vec![], "--table"),
+                (args(&[PG, "--table", "a\u{1}b"]), vec![], "--table"),
+                (
+                    args(&["clickhouse://u:p%0A@ch:8123/db"]),
+                    vec![],
+                    "control character",
+                ),
+            ],
+        ),
+        (
+            "NUL bytes (percent-encoded, or in files)",
+            vec![
+                (args(&["postgres://db/x%00y"]), vec![], "NUL byte"),
+                (args(&["postgres://u%00:p@db/x"]), vec![], "NUL byte"),
+                (args(&["postgres://u:p%00@db/x"]), vec![], "NUL byte"),
+                (
+                    args(&["postgres://db/x?application_name=a%00"]),
+                    vec![],
+                    "NUL byte",
+                ),
+                (args(&["clickhouse://ch:8123/d%00b"]), vec![], "NUL byte"),
+                (args(&["redis://h:1/%00"]), vec![], "target #1"),
+                (args(&["http://a%00b/"]), vec![], "target #1"),
+                (
+                    args(&["https://x/", "--ca-file", &nul_path]),
+                    vec![],
+                    "--ca-file",
+                ),
+                (
+                    vec![s(&format!("postgres://db/x?sslrootcert={nul_path}"))],
+                    vec![],
+                    "sslrootcert",
+                ),
+            ],
+        ),
+        (
+            "bytes that are not UTF-8",
+            vec![
+                (vec![bytes(b"tcp://a\xff:1")], vec![], "argument #1"),
+                (
+                    vec![s(WEB), s("--timeout"), bytes(b"\xff")],
+                    vec![],
+                    "--timeout",
+                ),
+                (vec![s(WEB), bytes(b"--table=\xff")], vec![], "--table"),
+                (
+                    args(&[WEB]),
+                    env("READYGATE_TIMEOUT", bytes(b"\xfe")),
+                    "READYGATE_TIMEOUT",
+                ),
+                (
+                    vec![],
+                    env("READYGATE_TARGETS", bytes(b"tcp://\xff:1")),
+                    "READYGATE_TARGETS",
+                ),
+                (
+                    args(&[WEB]),
+                    vec![(bytes(b"READYGATE_\xff"), s("1"))],
+                    "READYGATE_",
+                ),
+            ],
+        ),
+        (
+            "conflicting flags",
+            vec![
+                (
+                    args(&[WEB, "--serve", "127.0.0.1:0", "--once"]),
+                    vec![],
+                    "--once",
+                ),
+                (
+                    args(&[WEB, "--serve", "127.0.0.1:0", "--", "true"]),
+                    vec![],
+                    "--serve",
+                ),
+                (
+                    args(&[WEB, "--serve", "127.0.0.1:0", "--fail-fast"]),
+                    vec![],
+                    "--fail-fast",
+                ),
+                (args(&[WEB, "--once", "--", "true"]), vec![], "--once"),
+                (
+                    args(&["https://x/", "--insecure", "--ca-file", "/etc/hostname"]),
+                    vec![],
+                    "--insecure",
+                ),
+                (
+                    args(&[WEB, "--langfuse-web", "http://web:3000"]),
+                    vec![],
+                    "--langfuse-web",
+                ),
+                (args(&[WEB, "--table", "t"]), vec![], "--table"),
+                (
+                    args(&[WEB]),
+                    env("READYGATE_SERVE", s("127.0.0.1:0"))
+                        .into_iter()
+                        .chain(env("READYGATE_ONCE", s("true")))
+                        .collect(),
+                    "READYGATE_ONCE",
+                ),
+            ],
+        ),
+        (
+            "flag and environment twin both set, one of them bad",
+            vec![
+                (
+                    args(&[WEB, "--timeout", "soon"]),
+                    env("READYGATE_TIMEOUT", s("1s")),
+                    "--timeout",
+                ),
+                (
+                    args(&[WEB, "--http-status", "2xx"]),
+                    env("READYGATE_HTTP_STATUS", s("200")),
+                    "--http-status",
+                ),
+                (
+                    vec![s("nope")],
+                    env("READYGATE_TARGETS", s(WEB)),
+                    "target #1",
+                ),
+            ],
+        ),
+    ];
+    let mut total = 0;
+    for (class, cases) in &classes {
+        let mut row = crate::record::row(
+            "Hostile input",
+            format!("{class} ({} cases)", cases.len()),
+            "exit 2, one line naming the flag or variable, no panic",
+        );
+        for (args, env, culprit) in cases {
+            let mut cmd = readygate();
+            cmd.args(args);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            let ran = run(&mut cmd);
+            let case = format!(
+                "{class}: args {:.200} env {:.200}",
+                format!("{args:?}"),
+                format!("{env:?}")
+            );
+            assert_eq!(ran.code, Some(2), "{case}: {:.500}", ran.stderr);
+            assert_eq!(
+                ran.stderr.lines().count(),
+                1,
+                "{case}: not one line: {:.500}",
+                ran.stderr
+            );
+            assert!(
+                ran.stderr.starts_with("readygate: error: "),
+                "{case}: {:.500}",
+                ran.stderr
+            );
+            assert!(
+                ran.stderr.contains(culprit),
+                "{case}: {culprit:?} not named in {:.500}",
+                ran.stderr
+            );
+            assert!(
+                ran.stderr.len() < 1024,
+                "{case}: {} bytes of error",
+                ran.stderr.len()
+            );
+        }
+        total += cases.len();
+        row.saw(format!(
+            "all exit 2 with one line under 1 KiB naming the culprit; e.g. {:?}",
+            first_error(&cases[0])
+        ));
+    }
+    assert!(total >= 45, "{total}");
+}
+
+fn first_error(
+    case: &(
+        Vec<std::ffi::OsString>,
+        Vec<(std::ffi::OsString, std::ffi::OsString)>,
+        &str,
+    ),
+) -> String {
+    let mut cmd = readygate();
+    cmd.args(&case.0);
+    for (k, v) in &case.1 {
+        cmd.env(k, v);
+    }
+    run(&mut cmd).stderr.trim().to_string()
 }

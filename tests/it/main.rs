@@ -2,11 +2,13 @@
 
 mod clickhouse;
 mod examples;
+mod faults;
 mod http;
 mod inputs;
 mod langfuse;
 mod postgres;
 mod process;
+mod record;
 mod redis;
 mod secrets;
 mod serve;

@@ -192,6 +192,11 @@ fn migrations_missing_from_a_prisma_directory_are_waited_for() {
 
 #[test]
 fn custom_sql_must_return_true_and_cannot_write() {
+    let mut row = crate::record::row(
+        "Hostile input",
+        "a custom --sql that tries to write: INSERT, UPDATE, DELETE in a CTE, DROP, two statements, SET ROLE, set_config(role)",
+        "cannot change the database: the session is read-only and takes one statement",
+    );
     let pg = Postgres::start();
     pg.as_app("CREATE TABLE flags (ready bool); INSERT INTO flags VALUES (false)");
     let ran = run(readygate().arg(pg.url()).args([
@@ -220,6 +225,10 @@ fn custom_sql_must_return_true_and_cannot_write() {
         "SELECT true; DROP TABLE flags",
         "UPDATE flags SET ready = false RETURNING true",
         "WITH d AS (DELETE FROM flags RETURNING 1) SELECT true",
+        "SET ROLE postgres",
+        "SELECT set_config('role', 'postgres', false) <> ''",
+        "SELECT set_config('default_transaction_read_only', 'off', false) <> ''; DELETE FROM flags",
+        "CREATE TABLE sneaky AS SELECT true",
     ] {
         let ran = run(readygate()
             .arg(pg.url())
@@ -230,6 +239,8 @@ fn custom_sql_must_return_true_and_cannot_write() {
         pg.admin("SELECT count(*)::text || ':' || bool_and(ready)::text FROM flags"),
         "1:true"
     );
+    assert_eq!(pg.admin("SELECT to_regclass('sneaky') IS NULL"), "t");
+    row.saw("every write refused (exit 1); the table is unchanged");
 }
 
 #[test]
@@ -264,6 +275,11 @@ fn an_alter_table_migration_is_not_blocked_by_the_waiting_gate() {
 
 #[test]
 fn survives_a_postgres_restart_and_a_crash_while_waiting() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "restarted (pg_ctl stop -m fast, then -m immediate) while the gate holds its connection",
+        "notices the lost connection, reconnects, ready once the table exists",
+    );
     let pg = Postgres::start();
     let child = spawn(
         readygate()
@@ -284,10 +300,18 @@ fn survives_a_postgres_restart_and_a_crash_while_waiting() {
     pg.as_app("CREATE TABLE users (id int)");
     let ran = finish(child);
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw(
+        "reconnected after a fast restart and after a crash; exit 0 once the table was created",
+    );
 }
 
 #[test]
 fn wrong_password_and_unknown_database_fail_fast_with_exit_3() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "wrong password, unknown database",
+        "with --fail-fast exit 3 at once; without, keep trying until the deadline (exit 1); never print the password",
+    );
     let pg = Postgres::start();
     let bad_pw = pg
         .url()
@@ -323,10 +347,16 @@ fn wrong_password_and_unknown_database_fail_fast_with_exit_3() {
     // Without --fail-fast it keeps trying until the deadline.
     let ran = run(readygate().arg(&no_db).args(["--timeout", "500ms"]));
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    row.saw("--fail-fast: exit 3, \"login as \"app\" rejected\"; without: exit 1 at the deadline");
 }
 
 #[test]
 fn too_many_connections_backs_off_and_leaves_room_for_the_app() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "too many connections (SQLSTATE 53300: every non-reserved slot held)",
+        "not ready naming max_connections; backs off 2-4 s instead of hammering",
+    );
     // 3 superuser-reserved + 5 others.
     let pg = Postgres::start_with(8);
     let hog = pg.hold_connections(5);
@@ -348,10 +378,18 @@ fn too_many_connections_backs_off_and_leaves_room_for_the_app() {
         ran.stderr
     );
     assert!(ran.stderr.contains("max_connections"), "{}", ran.stderr);
+    row.saw(format!(
+        "{attempts} attempts in 3 s; exit 1 naming max_connections"
+    ));
 }
 
 #[test]
 fn gives_its_connection_back_when_the_server_is_nearly_full() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "server nearly full (fewer than max(3, max_connections/10) slots free)",
+        "hangs up after each attempt so the app can connect",
+    );
     // max 20, 3 reserved: 17 usable; the gate keeps a connection only while >= 3 are free.
     let pg = Postgres::start_with(20);
     let count = || pg.gate_connections();
@@ -381,6 +419,9 @@ fn gives_its_connection_back_when_the_server_is_nearly_full() {
         held < 12,
         "the gate held its connection in {held} of 20 samples on a nearly full server"
     );
+    row.saw(format!(
+        "held its connection in {held} of 20 samples while crowded"
+    ));
 }
 
 #[test]
@@ -411,6 +452,11 @@ fn a_prisma_style_database_url_works_as_is() {
 
 #[test]
 fn a_custom_check_that_changes_the_session_is_refused() {
+    let mut row = crate::record::row(
+        "Hostile input",
+        "a custom --sql that changes the session (read-only off, statement_timeout 0, BEGIN, SET ROLE)",
+        "refused: the gate reconnects and says --sql changed the session; no connection left in a transaction",
+    );
     let pg = Postgres::start();
     for sql in [
         "SELECT set_config('default_transaction_read_only', 'off', false) = 'x'",
@@ -436,4 +482,5 @@ fn a_custom_check_that_changes_the_session_is_refused() {
     // No connection was left behind inside a transaction.
     let open = pg.gate_connections();
     assert_eq!(open, "0");
+    row.saw("exit 1, \"--sql changed the session\", 0 connections left open");
 }

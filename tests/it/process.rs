@@ -85,7 +85,13 @@ fn sigterm_stops_within_100ms_with_143() {
 
 #[test]
 fn sigint_stops_within_100ms_with_130() {
+    let mut row = crate::record::row(
+        "Signals",
+        "SIGINT while waiting",
+        "exit 130 within 100 ms with the summary",
+    );
     signal_exits("INT", 130);
+    row.saw("exit 130 within 100 ms");
 }
 
 #[test]

@@ -6,6 +6,11 @@ use crate::support::{finish, free_port, readygate, run, spawn, Certs, Redis};
 
 #[test]
 fn ping_with_and_without_a_password() {
+    let mut row = crate::record::row(
+        "Redis",
+        "wrong password, with --fail-fast",
+        "exit 3 at once naming the login failure, never the password",
+    );
     let open = Redis::start(None);
     let ran = run(readygate().args([
         &format!("redis://127.0.0.1:{}/0", open.port),
@@ -38,16 +43,23 @@ fn ping_with_and_without_a_password() {
     let ran = run(readygate().args([&none, "--timeout", "500ms"]));
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("REDIS_AUTH"), "{}", ran.stderr);
+    row.saw("exit 3, \"Redis rejected the login\"");
 }
 
 #[test]
 fn waits_for_redis_to_come_up() {
+    let mut row = crate::record::row(
+        "Redis",
+        "down when the gate starts, started later",
+        "keeps trying, ready once PING answers",
+    );
     let port = free_port();
     let child = spawn(readygate().args([&format!("redis://127.0.0.1:{port}"), "--timeout", "20s"]));
     std::thread::sleep(Duration::from_millis(700));
     let _redis = Redis::start_on(port);
     let ran = finish(child);
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw("exit 0 once redis-server was up");
 }
 
 #[test]
@@ -70,6 +82,11 @@ fn rediss_needs_the_ca() {
 
 #[test]
 fn a_server_loading_its_dataset_is_not_ready_until_it_is_done() {
+    let mut row = crate::record::row(
+        "Redis",
+        "server still loading its dataset (LOADING)",
+        "not ready: loading; ready once loaded",
+    );
     let redis = Redis::start_loading();
     let ran = run(readygate()
         .args([
@@ -92,4 +109,5 @@ fn a_server_loading_its_dataset_is_not_ready_until_it_is_done() {
         "{}",
         ran.stderr
     );
+    row.saw("not ready while LOADING, exit 0 after");
 }

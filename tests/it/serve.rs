@@ -15,6 +15,11 @@ fn until_status(sc: &Sidecar, path: &str, status: u16, limit: Duration) -> Durat
 
 #[test]
 fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
+    let mut row = crate::record::row(
+        "Sidecar",
+        "a target goes down and comes back while serving",
+        "/readyz follows (503, then 200); /startupz stays latched",
+    );
     let pg = Postgres::start();
     let web = HttpStub::start(200, r#"{"status":"OK"}"#);
     let secret_url = format!("{}?password=Qp-Secret-8841", web.url("/health"));
@@ -73,6 +78,7 @@ fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
     for secret in ["Qp-Secret-8841", crate::support::APP_PASSWORD] {
         assert!(!everything.contains(secret), "{secret} leaked");
     }
+    row.saw("503 then 200; /startupz stays 200");
 }
 
 #[test]
@@ -207,6 +213,11 @@ fn a_sidecar_told_not_here_serves_ready_instead_of_exiting() {
 
 #[test]
 fn a_postgres_restart_is_seen_and_recovered_from() {
+    let mut row = crate::record::row(
+        "Sidecar",
+        "PostgreSQL restarted under a serving sidecar",
+        "/readyz turns 503 with the reason, then 200 again, with one connection",
+    );
     let pg = Postgres::start();
     let sc = Sidecar::start(readygate().args([&pg.url(), "--interval", "300ms"]));
     until_status(&sc, "/readyz", 200, Duration::from_secs(5));
@@ -216,4 +227,5 @@ fn a_postgres_restart_is_seen_and_recovered_from() {
     // The kept connection died with the server; the next check reconnects.
     until_status(&sc, "/readyz", 200, Duration::from_secs(3));
     assert!(sc.log().contains("is no longer ready"), "{}", sc.log());
+    row.saw("503 while down, 200 after, one connection");
 }

@@ -408,6 +408,60 @@ impl Postgres {
         self.pg_ctl_start();
     }
 
+    /// Kills the postmaster and every backend with SIGKILL, as the OOM
+    /// killer or a node failure would; the next start runs crash recovery.
+    pub fn kill_all(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .expect("postmaster.pid")
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .to_string();
+        check(
+            Command::new("kill").args(["-STOP", &pid]),
+            "stop postmaster",
+        );
+        // Children first, while the stopped postmaster cannot restart them.
+        let _ = Command::new("pkill").args(["-KILL", "-P", &pid]).status();
+        check(
+            Command::new("kill").args(["-KILL", &pid]),
+            "kill postmaster",
+        );
+        eventually(Duration::from_secs(10), "the postmaster to die", || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        });
+    }
+
+    /// Restarts the cluster as a standby (`standby.signal`, no primary):
+    /// with `hot` it takes read-only connections and `pg_is_in_recovery()`
+    /// is true; without, it refuses them with 57P03 ("not yet accepting").
+    pub fn restart_as_standby(&self, hot: bool) {
+        self.stop("fast");
+        let data = self.dir.join("data");
+        std::fs::write(data.join("standby.signal"), "").unwrap();
+        give_to_pg(&data.join("standby.signal"));
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .unwrap();
+        writeln!(conf, "hot_standby = {}", if hot { "on" } else { "off" }).unwrap();
+        self.pg_ctl_start();
+    }
+
+    /// Promotes a standby to a primary.
+    pub fn promote(&self) {
+        check(
+            as_pg(
+                Command::new("pg_ctl")
+                    .arg("-D")
+                    .arg(self.dir.join("data"))
+                    .args(["-w", "promote"]),
+            ),
+            "pg_ctl promote",
+        );
+    }
+
     fn stop_quietly(&self) {
         let _ = as_pg(
             Command::new("pg_ctl")
@@ -886,12 +940,17 @@ pub struct ClickHouse {
 
 impl ClickHouse {
     pub fn start() -> ClickHouse {
+        ClickHouse::start_on(free_port())
+    }
+
+    /// On a given HTTP port (for "comes up later").
+    pub fn start_on(port: u16) -> ClickHouse {
         let dir = tempfile::Builder::new()
             .prefix("clickhouse-")
             .tempdir_in(tmp_root())
             .unwrap();
         let d = dir.path().display().to_string();
-        let (port, tcp_port) = (free_port(), free_port());
+        let tcp_port = free_port();
         std::fs::write(
             dir.path().join("config.xml"),
             format!(
@@ -1063,4 +1122,169 @@ impl Drop for ChildGuard {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// How a [`Hostile`] server misbehaves.
+#[derive(Clone, Copy, Debug)]
+pub enum Misbehave {
+    /// Accepts connections and never sends a byte.
+    Silent,
+    /// Sends a 200 head promising a body, then stalls.
+    HeadThenStall,
+    /// Sends a head and part of the body, then closes the connection.
+    CloseMidBody,
+    /// Sends a whole 200 response, one byte a second.
+    Trickle,
+    /// A 200 with a 50 MiB body.
+    Huge,
+    /// Redirects every request to another path on itself.
+    RedirectLoop,
+}
+
+/// A TCP server on 127.0.0.1:0 that misbehaves in one way; counts the
+/// connections it accepted. Held connections are closed on drop.
+pub struct Hostile {
+    pub port: u16,
+    pub accepted: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Hostile {
+    pub fn start(how: Misbehave) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let (a, s, h) = (accepted.clone(), stop.clone(), held.clone());
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                a.fetch_add(1, Ordering::SeqCst);
+                h.lock().unwrap().push(conn.try_clone().unwrap());
+                let s = s.clone();
+                thread::spawn(move || misbehave(conn, how, &s));
+            }
+        });
+        Hostile {
+            port,
+            accepted,
+            stop,
+            held,
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
+    let stall = || {
+        while !stop.load(Ordering::SeqCst) {
+            thread::sleep(Duration::from_millis(50));
+        }
+    };
+    if let Misbehave::Silent = how {
+        return stall();
+    }
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    let mut request = 0;
+    loop {
+        // Read one request head.
+        loop {
+            let mut line = String::new();
+            match reader.read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if line == "\r\n" => break,
+                Ok(_) => {}
+            }
+        }
+        request += 1;
+        let head = |len: usize| {
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
+        };
+        match how {
+            Misbehave::Silent => unreachable!(),
+            Misbehave::HeadThenStall => {
+                let _ = conn.write_all(head(100).as_bytes());
+                return stall();
+            }
+            Misbehave::CloseMidBody => {
+                let _ = conn.write_all(format!("{}{{\"status\":", head(100)).as_bytes());
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Misbehave::Trickle => {
+                let body = r#"{"status":"OK"}"#;
+                for byte in format!("{}{body}", head(body.len())).bytes() {
+                    if stop.load(Ordering::SeqCst) || conn.write_all(&[byte]).is_err() {
+                        return;
+                    }
+                    thread::sleep(Duration::from_secs(1));
+                }
+            }
+            Misbehave::Huge => {
+                let len = 50 << 20;
+                let chunk = vec![b' '; 64 << 10];
+                if conn.write_all(head(len).as_bytes()).is_err() {
+                    return;
+                }
+                for _ in 0..len / chunk.len() {
+                    if conn.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            }
+            Misbehave::RedirectLoop => {
+                let response = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: /loop/{request}\r\nContent-Length: 0\r\n\r\n"
+                );
+                if conn.write_all(response.as_bytes()).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for conn in self.held.lock().unwrap().drain(..) {
+            let _ = conn.shutdown(std::net::Shutdown::Both);
+        }
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A process's resident memory (VmRSS, KiB) and open descriptors.
+pub fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
+    Some((rss, fds))
+}
+
+/// Peak resident memory (VmHWM, KiB) of a running process.
+pub fn peak_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -4,6 +4,11 @@ use crate::support::{readygate, run, Certs, HttpsServer, Postgres, APP_PASSWORD}
 
 #[test]
 fn https_needs_the_ca_unless_told_otherwise() {
+    let mut row = crate::record::row(
+        "HTTP",
+        "HTTPS with a certificate from an unknown CA; then with --ca-file; then another CA",
+        "not ready with a TLS reason and a --ca-file hint (exit 3 with --fail-fast); ready with the right --ca-file",
+    );
     let certs = Certs::generate();
     let server = HttpsServer::start(&certs);
     let url = format!("https://localhost:{}/", server.port);
@@ -35,6 +40,7 @@ fn https_needs_the_ca_unless_told_otherwise() {
     let ran = run(readygate().args([&url, "--insecure", "--timeout", "10s"]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(ran.stderr.contains("NOT verified"), "{}", ran.stderr);
+    row.saw("unknown CA: exit 1 \"TLS verification failed\"; --fail-fast: exit 3; --ca-file: exit 0; wrong CA: exit 1");
 }
 
 #[test]
