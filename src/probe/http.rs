@@ -109,7 +109,7 @@ impl JsonExpect {
         })
     }
 
-    fn check(&self, doc: &serde_json::Value) -> Result<(), String> {
+    pub fn check(&self, doc: &serde_json::Value) -> Result<(), String> {
         match doc.pointer(&self.pointer) {
             None => Err(format!(
                 "JSON {} is missing, want {:?}",

@@ -5,6 +5,11 @@ use crate::support::{readygate, run, HttpStub, Postgres, Ran, APP_PASSWORD};
 
 #[test]
 fn no_secret_appears_in_any_output() {
+    let mut row = crate::record::row(
+        "Secrets",
+        "distinct secrets in URL passwords, password= parameters, token query parameters, an --http-header, READYGATE_TARGETS and READYGATE_HTTP_HEADERS, and in targets that fail to parse",
+        "no secret in text or JSON logs (trace level included), summaries, --print-config, --once, --fail-fast, -q, errors or the termination log",
+    );
     let pg = Postgres::start();
     let web = HttpStub::start(401, r#"{"error":"unauthorized"}"#);
     let secrets = [
@@ -134,4 +139,153 @@ fn no_secret_appears_in_any_output() {
         "{}",
         runs[0].1.stderr
     );
+    row.saw(format!("{} runs searched: none found", runs.len()));
+}
+
+/// The Langfuse preset reads secrets from the worker's environment (and the
+/// environment holds others the gate never needs); a sidecar publishes state
+/// over HTTP. Every byte out, in every mode, is searched for every secret.
+#[test]
+fn no_secret_from_the_langfuse_environment_reaches_any_output_or_endpoint() {
+    use crate::support::{ClickHouse, Redis, Sidecar, CLICKHOUSE_PASSWORD};
+    let mut row = crate::record::row(
+        "Secrets",
+        "Langfuse preset environment (DATABASE_URL / DATABASE_PASSWORD, REDIS_AUTH, REDIS_CONNECTION_STRING, CLICKHOUSE_PASSWORD, unrelated SALT, ENCRYPTION_KEY, NEXTAUTH_SECRET, S3 keys), wrong on purpose so library errors are produced, plus an --http-header",
+        "no secret in text or JSON logs, summaries, --print-config, --once, the termination log, /readyz (text and JSON), /metrics or the sidecar log",
+    );
+    let pg = Postgres::start();
+    let redis = Redis::start(Some("Redis-Right-Pw-z1"));
+    let ch = ClickHouse::start();
+    let web = HttpStub::start(503, r#"{"status":"starting"}"#);
+    let s = [
+        "LfSec1-db-pw-a1",
+        "LfSec2-redis-auth-b2",
+        "LfSec3-redis-url-c3",
+        "LfSec4-ch-pw-d4",
+        "LfSec5-salt-e5",
+        "LfSec6-enc-key-f6",
+        "LfSec7-nextauth-g7",
+        "LfSec8-s3-secret-h8",
+        "LfSec9-header-i9",
+        "LfSec10-db-part-j10",
+        "Redis-Right-Pw-z1",
+        CLICKHOUSE_PASSWORD,
+    ];
+    let base = |cmd: &mut std::process::Command, parts: bool| {
+        if parts {
+            cmd.env("DATABASE_HOST", format!("127.0.0.1:{}", pg.port))
+                .env("DATABASE_USERNAME", "app")
+                .env("DATABASE_PASSWORD", s[9])
+                .env("DATABASE_NAME", "app");
+        } else {
+            cmd.env(
+                "DATABASE_URL",
+                format!("postgresql://app:{}@127.0.0.1:{}/app", s[0], pg.port),
+            );
+        }
+        cmd.env("REDIS_HOST", "127.0.0.1")
+            .env("REDIS_PORT", redis.port.to_string())
+            .env("REDIS_AUTH", s[1])
+            .env("CLICKHOUSE_URL", format!("http://127.0.0.1:{}", ch.port))
+            .env("CLICKHOUSE_USER", "default")
+            .env("CLICKHOUSE_PASSWORD", s[3])
+            .env("SALT", s[4])
+            .env("ENCRYPTION_KEY", s[5])
+            .env("NEXTAUTH_SECRET", s[6])
+            .env("LANGFUSE_S3_EVENT_UPLOAD_SECRET_ACCESS_KEY", s[7])
+            .args(["--preset", "langfuse-worker", "--langfuse-web"])
+            .arg(format!("http://127.0.0.1:{}", web.port))
+            .args(["--http-header", &format!("Authorization: Bearer {}", s[8])]);
+    };
+    let mut outputs: Vec<(String, String)> = Vec::new();
+    for (mode, extra) in [
+        (
+            "text",
+            &["--timeout", "1500ms", "--progress-every", "500ms"][..],
+        ),
+        ("json", &["--timeout", "1500ms", "--log-format", "json"]),
+        ("once", &["--once"]),
+        ("print-config", &["--print-config"]),
+        ("fail-fast", &["--fail-fast", "--timeout", "10s"]),
+        ("trace", &["--timeout", "800ms", "--log-format", "json"]),
+    ] {
+        for parts in [false, true] {
+            let mut cmd = readygate();
+            base(&mut cmd, parts);
+            cmd.args(extra);
+            if mode == "trace" {
+                cmd.env("READYGATE_LOG", "trace");
+            }
+            let ran = run(&mut cmd);
+            outputs.push((format!("{mode} parts={parts}"), ran.all_output()));
+        }
+    }
+    // REDIS_CONNECTION_STRING instead of the parts.
+    let mut cmd = readygate();
+    base(&mut cmd, false);
+    cmd.env(
+        "REDIS_CONNECTION_STRING",
+        format!("redis://:{}@127.0.0.1:{}", s[2], redis.port),
+    )
+    .args(["--timeout", "800ms"]);
+    outputs.push(("redis url".into(), run(&mut cmd).all_output()));
+    // The termination log.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("termination-log");
+    let mut cmd = readygate();
+    base(&mut cmd, false);
+    cmd.args(["--timeout", "800ms", "--termination-log"])
+        .arg(&log);
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    outputs.push((
+        "termination log".into(),
+        std::fs::read_to_string(&log).expect("termination log written"),
+    ));
+    // A sidecar: every endpoint, and its log.
+    let mut cmd = readygate();
+    base(&mut cmd, false);
+    let sidecar = Sidecar::start(&mut cmd);
+    crate::support::eventually(
+        std::time::Duration::from_secs(10),
+        "the sidecar to report failures",
+        || sidecar.get("/readyz").1.contains("rejected"),
+    );
+    for path in [
+        "/readyz",
+        "/readyz?format=json",
+        "/startupz",
+        "/livez",
+        "/metrics",
+    ] {
+        let (_, body) = sidecar.get(path);
+        outputs.push((format!("sidecar {path}"), body));
+    }
+    outputs.push(("sidecar log".into(), sidecar.log()));
+    drop(sidecar);
+
+    for (mode, out) in &outputs {
+        assert!(!out.trim().is_empty(), "{mode}: no output at all");
+        for secret in s {
+            assert!(
+                !out.contains(secret),
+                "{mode}: secret {secret:?} leaked:\n{out}"
+            );
+        }
+    }
+    // The failures are the real ones, from the libraries.
+    let all: String = outputs.iter().map(|(_, o)| o.as_str()).collect();
+    for want in [
+        r#"login as "app" rejected"#,
+        "Redis rejected the login",
+        r#"ClickHouse rejected user "default""#,
+        "HTTP 503",
+    ] {
+        assert!(all.contains(want), "{want:?} never reported");
+    }
+    row.saw(format!(
+        "{} outputs searched for {} secrets: none found; the login failures were reported by PostgreSQL, Redis and ClickHouse",
+        outputs.len(),
+        s.len()
+    ));
 }
