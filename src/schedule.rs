@@ -15,7 +15,13 @@ const SLOW: Duration = Duration::from_millis(900);
 const SLOW_FROM: Duration = Duration::from_secs(10);
 /// After "too many connections", wait this long (plus jitter) before the
 /// next try, so the app being waited for can take the free slots.
-const CROWDED: Duration = Duration::from_secs(2);
+const REFUSED_FULL: Duration = Duration::from_secs(2);
+/// On a nearly full server the gate hangs up after each attempt instead of
+/// holding a slot. It still looks at least every 600-900 ms (jittered, so a
+/// fleet spreads out): a gate must not be late by seconds when the table
+/// appears, and a short connection costs the app no slot.
+const CROWDED: Duration = Duration::from_millis(600);
+const CROWDED_JITTER: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Schedule {
@@ -41,8 +47,11 @@ impl Schedule {
                 FAST + (SLOW - FAST).mul_f64(progress)
             }
         };
-        if class == Class::TooManyConnections || crowded {
-            return base.max(CROWDED + jitter(seed, CROWDED));
+        if class == Class::TooManyConnections {
+            return base.max(REFUSED_FULL + jitter(seed, REFUSED_FULL));
+        }
+        if crowded {
+            return base.max(CROWDED + jitter(seed, CROWDED_JITTER));
         }
         base
     }
@@ -93,8 +102,14 @@ mod tests {
     fn crowded_servers_get_backed_off_with_spread() {
         let a = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, false, 1);
         let b = Schedule::Adaptive.delay(ms(0), Class::TooManyConnections, false, 2);
-        assert!(a >= CROWDED && b >= CROWDED && a != b);
-        assert!(a < CROWDED * 2 && b < CROWDED * 2);
+        assert!(a >= REFUSED_FULL && b >= REFUSED_FULL && a != b);
+        assert!(a < REFUSED_FULL * 2 && b < REFUSED_FULL * 2);
+        // Nearly full: hung up after each attempt, but never slower than 0.9 s.
+        let c = Schedule::Adaptive.delay(ms(0), Class::Schema, true, 1);
+        let d = Schedule::Adaptive.delay(ms(0), Class::Schema, true, 2);
+        let late = Schedule::Adaptive.delay(ms(60_000), Class::Schema, true, 3);
+        assert!(c >= CROWDED && d >= CROWDED && c != d);
+        assert!(c < ms(900) && d < ms(900) && late <= ms(900));
         assert_eq!(
             Schedule::Fixed(ms(5000)).delay(ms(0), Class::TooManyConnections, false, 1),
             ms(5000)
