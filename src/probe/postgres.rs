@@ -261,7 +261,17 @@ struct Session {
     /// `_prisma_migrations` was seen, so the Prisma columns can be asked
     /// for in the same statement as the rest.
     prisma_table: bool,
+    /// When the free connection slots were last counted, and whether the
+    /// server was crowded then.
+    slots_counted: Option<tokio::time::Instant>,
+    crowded: bool,
 }
+
+/// Counting free slots reads every backend's status (pg_stat_activity),
+/// most of an attempt's cost on a busy server: 100 gates polling every
+/// 80 ms would spend a core on it. Once a second is enough to decide
+/// whether to keep a connection.
+const COUNT_SLOTS_EVERY: Duration = Duration::from_secs(1);
 
 /// The result of one attempt on an open connection.
 struct Attempt {
@@ -325,6 +335,8 @@ impl PostgresProbe {
                     conn,
                     baseline: None,
                     prisma_table: false,
+                    slots_counted: None,
+                    crowded: false,
                 },
                 Err(e) => return Err(self.classify(e)),
             },
@@ -341,14 +353,17 @@ impl PostgresProbe {
 
     async fn attempt(&self, session: &mut Session) -> Attempt {
         let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
-        let mut status = match boxed(self.status(&mut session.conn, with_prisma)).await {
+        let count = session
+            .slots_counted
+            .is_none_or(|at| at.elapsed() >= COUNT_SLOTS_EVERY);
+        let mut status = match boxed(self.status(&mut session.conn, with_prisma, count)).await {
             Ok(status) => status,
             Err(e) => return Attempt::drop_with(self.classify(e)),
         };
         if self.req.needs_prisma_table() && status.has_prisma_table && !with_prisma {
             // Just appeared: ask again with the Prisma columns, this once.
             session.prisma_table = true;
-            status = match boxed(self.status(&mut session.conn, true)).await {
+            status = match boxed(self.status(&mut session.conn, true, count)).await {
                 Ok(status) => status,
                 Err(e) => return Attempt::drop_with(self.classify(e)),
             };
@@ -364,7 +379,11 @@ impl PostgresProbe {
             Some(_) => {}
         }
         // Keep the connection only while the server has room for the app.
-        let crowded = status.free_slots < (status.max_connections / 10).max(3);
+        if let Some(free) = status.free_slots {
+            session.slots_counted = Some(tokio::time::Instant::now());
+            session.crowded = free < (status.max_connections / 10).max(3);
+        }
+        let crowded = session.crowded;
         let fail = move |e: NotReady| Attempt {
             result: Err(NotReady { crowded, ..e }),
             keep: !crowded,
@@ -438,6 +457,7 @@ impl PostgresProbe {
         &self,
         conn: &mut PgConnection,
         with_prisma: bool,
+        count_slots: bool,
     ) -> Result<Status, sqlx::Error> {
         let schemas: Vec<String> = self
             .req
@@ -451,7 +471,7 @@ impl PostgresProbe {
         } else {
             STATUS_SQL
         };
-        let mut query = sqlx::query(sql).bind(schemas).bind(names);
+        let mut query = sqlx::query(sql).bind(schemas).bind(names).bind(count_slots);
         if with_prisma {
             query = query.bind(self.req.migrations.clone());
         }
@@ -572,7 +592,8 @@ struct Status {
     has_prisma_table: bool,
     in_recovery: bool,
     max_connections: i32,
-    free_slots: i32,
+    /// Counted at most once a second (`COUNT_SLOTS_EVERY`), else `None`.
+    free_slots: Option<i32>,
     session: String,
     prisma: Option<Prisma>,
 }
@@ -596,10 +617,11 @@ macro_rules! status_columns {
           WHERE c.relname = '_prisma_migrations' AND ns.nspname = ANY (pg_catalog.current_schemas(false))),
   pg_catalog.pg_is_in_recovery(),
   pg_catalog.current_setting('max_connections')::int4,
-  (pg_catalog.current_setting('max_connections')::int4
+  CASE WHEN $3 THEN (pg_catalog.current_setting('max_connections')::int4
    - pg_catalog.current_setting('superuser_reserved_connections')::int4
    - coalesce(pg_catalog.current_setting('reserved_connections', true)::int4, 0)
-   - (SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'client backend'))::int4,
+   - (SELECT count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a
+      WHERE a.backend_type = 'client backend'))::int4 END,
   concat_ws('|', pg_catalog.current_setting('default_transaction_read_only'),
             pg_catalog.current_setting('statement_timeout'),
             pg_catalog.current_setting('idle_in_transaction_session_timeout'),
@@ -617,7 +639,7 @@ const STATUS_WITH_PRISMA_SQL: &str = concat!(
   (SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL),
   f.migration_name,
   f.logs,
-  ARRAY(SELECT m FROM unnest($3::text[]) AS m
+  ARRAY(SELECT m FROM unnest($4::text[]) AS m
         WHERE NOT EXISTS (SELECT 1 FROM _prisma_migrations p
                           WHERE p.migration_name = m AND p.finished_at IS NOT NULL AND p.rolled_back_at IS NULL))
 FROM (SELECT 1) AS one
