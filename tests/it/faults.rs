@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::record::{ms, row};
 use crate::support::{
-    eventually, finish, free_port, peak_rss, readygate, rss_and_fds, run, spawn, ClickHouse,
-    Hostile, HttpStub, Misbehave, Postgres, Redis, APP_PASSWORD, CLICKHOUSE_PASSWORD,
+    eventually, finish, free_port, peak_rss, readygate, rss_and_fds, run, spawn, BlackHole,
+    ClickHouse, Hostile, HttpStub, Misbehave, Postgres, Redis, APP_PASSWORD, CLICKHOUSE_PASSWORD,
 };
 
 fn alive(child: &mut Child) -> bool {
@@ -435,12 +435,14 @@ fn wrong_passwords_without_fail_fast_wait_until_the_deadline() {
 fn the_deadline_holds_with_every_target_hung() {
     let mut row = row(
         "Deadline",
-        "every target hung (PostgreSQL, HTTP, HTTPS, Redis and ClickHouse on servers that accept and never answer), --timeout 2s",
+        "every target hung (TCP to a port that drops SYNs; PostgreSQL, HTTP, HTTPS, Redis and ClickHouse on servers that accept and never answer), --timeout 2s",
         "exit 1 within 2.3 s with a summary line per target",
     );
     let silent = Hostile::start(Misbehave::Silent);
+    let hole = BlackHole::start();
     let p = silent.port;
     let targets = [
+        format!("tcp://127.0.0.1:{}", hole.port),
         format!("postgres://app:pw@127.0.0.1:{p}/app"),
         format!("http://127.0.0.1:{p}/health"),
         format!("https://127.0.0.1:{p}/health"),
@@ -466,8 +468,13 @@ fn the_deadline_holds_with_every_target_hung() {
 fn sigterm_stops_the_gate_within_100ms_in_every_state() {
     let pg = Postgres::start();
     let silent = Hostile::start(Misbehave::Silent);
+    let hole = BlackHole::start();
     let refused = free_port();
     let states: Vec<(&str, Vec<String>)> = vec![
+        (
+            "mid-connect to a port that drops SYNs",
+            vec![format!("tcp://127.0.0.1:{}", hole.port)],
+        ),
         (
             "between attempts (connection refused)",
             vec![format!("tcp://127.0.0.1:{refused}")],

@@ -1288,3 +1288,57 @@ pub fn peak_rss(pid: u32) -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// A port whose TCP handshakes hang: a listener with a backlog of one that
+/// never accepts, its queue filled, so the kernel drops further SYNs and a
+/// connect waits for the client's own timeout. (Python, because std's
+/// listener cannot set the backlog.)
+pub struct BlackHole {
+    pub port: u16,
+    _listener: ChildGuard,
+    _queued: Vec<TcpStream>,
+}
+
+impl BlackHole {
+    pub fn start() -> BlackHole {
+        let port = free_port();
+        let mut child = Command::new("python3")
+            .args([
+                "-c",
+                "import socket, sys, time\n\
+                 s = socket.socket()\n\
+                 s.bind(('127.0.0.1', int(sys.argv[1])))\n\
+                 s.listen(0)\n\
+                 print('listening', flush=True)\n\
+                 time.sleep(600)",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening");
+        let guard = ChildGuard(child);
+        // Fill the accept queue until a connect no longer completes.
+        let mut queued = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(
+                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                Duration::from_millis(300),
+            ) {
+                Ok(conn) => queued.push(conn),
+                Err(_) => break,
+            }
+            assert!(queued.len() < 16, "the accept queue never filled");
+        }
+        BlackHole {
+            port,
+            _listener: guard,
+            _queued: queued,
+        }
+    }
+}
