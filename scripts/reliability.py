@@ -106,10 +106,19 @@ def fuzz_section():
     for run in fuzz["runs"]:
         lines.append(f"| {run['target']} | {feeds.get(run['target'], '')} | {run['seconds']} | {run['runs']:,} |"
                      f" {run['coverage']} | {run['corpus']} | {run['crashes']} |")
-    lines += ["", "Findings so far: one, in the harness rather than readygate: a URL whose query spells the",
-              "password made the redaction property fire; the property now allows text that is genuinely",
-              "elsewhere in the URL. The input is kept in `fuzz/regressions/target/` and as a unit test",
-              "(`secret::tests::a_password_also_spelled_in_the_query_is_masked_where_it_is_the_password`).", ""]
+    lines += [
+        "",
+        "Findings so far, each kept in `fuzz/regressions/` (replayed first by every `scripts/fuzz` run) and as a unit test:",
+        "",
+        "- **A panic, fixed**: humantime 2.4's `parse_duration` overflows in `Duration::new` on inputs that add up to",
+        "  2^64-1 seconds plus a carry (`...18446744073709551615s0.5s0.5s...`). Built with `panic = \"abort\"`, a",
+        "  `--timeout` like that aborted the gate instead of exiting 2. Durations now go through a hand-written parser",
+        "  in checked 128-bit nanoseconds (`duration::tests::units_are_required`).",
+        "- **A harness false positive**: a URL whose query spells the password made the redaction property fire; the",
+        "  property now allows text that is genuinely elsewhere in the URL",
+        "  (`secret::tests::a_password_also_spelled_in_the_query_is_masked_where_it_is_the_password`).",
+        "",
+    ]
     return lines
 
 

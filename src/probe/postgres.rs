@@ -261,17 +261,27 @@ struct Session {
     /// `_prisma_migrations` was seen, so the Prisma columns can be asked
     /// for in the same statement as the rest.
     prisma_table: bool,
-    /// When the free connection slots were last counted, and whether the
-    /// server was crowded then.
+    /// When the free connection slots were last counted, how many there
+    /// were (of `max_connections`), and whether that was crowded.
     slots_counted: Option<tokio::time::Instant>,
+    free_slots: i32,
+    max_connections: i32,
     crowded: bool,
 }
 
 /// Counting free slots reads every backend's status (pg_stat_activity),
 /// most of an attempt's cost on a busy server: 100 gates polling every
 /// 80 ms would spend a core on it. Once a second is enough to decide
-/// whether to keep a connection.
+/// whether to keep a connection, except when the last count was close to
+/// crowded: then every attempt counts, or a fleet starting at once would
+/// overshoot (each gate counted before the last ones arrived).
 const COUNT_SLOTS_EVERY: Duration = Duration::from_secs(1);
+
+/// Fewer free slots than this and the gate gives its connection back: a
+/// tenth of `max_connections`, at least 3.
+fn crowded_below(max_connections: i32) -> i32 {
+    (max_connections / 10).max(3)
+}
 
 /// The result of one attempt on an open connection.
 struct Attempt {
@@ -336,6 +346,8 @@ impl PostgresProbe {
                     baseline: None,
                     prisma_table: false,
                     slots_counted: None,
+                    free_slots: 0,
+                    max_connections: 0,
                     crowded: false,
                 },
                 Err(e) => return Err(self.classify(e)),
@@ -353,9 +365,10 @@ impl PostgresProbe {
 
     async fn attempt(&self, session: &mut Session) -> Attempt {
         let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
-        let count = session
-            .slots_counted
-            .is_none_or(|at| at.elapsed() >= COUNT_SLOTS_EVERY);
+        let count = session.slots_counted.is_none_or(|at| {
+            at.elapsed() >= COUNT_SLOTS_EVERY
+                || session.free_slots < 2 * crowded_below(session.max_connections)
+        });
         let mut status = match boxed(self.status(&mut session.conn, with_prisma, count)).await {
             Ok(status) => status,
             Err(e) => return Attempt::drop_with(self.classify(e)),
@@ -381,7 +394,9 @@ impl PostgresProbe {
         // Keep the connection only while the server has room for the app.
         if let Some(free) = status.free_slots {
             session.slots_counted = Some(tokio::time::Instant::now());
-            session.crowded = free < (status.max_connections / 10).max(3);
+            session.free_slots = free;
+            session.max_connections = status.max_connections;
+            session.crowded = free < crowded_below(status.max_connections);
         }
         let crowded = session.crowded;
         let fail = move |e: NotReady| Attempt {
