@@ -95,7 +95,7 @@ def fuzz_section():
         "after replaying every input in `fuzz/regressions/`. Properties beyond \"does not panic\": a parsed target's",
         "password never survives redaction; every duration readygate prints parses back.",
         "",
-        "| Fuzz target | What it feeds | Seconds | Runs | Coverage (edges) | Corpus | Crashes |",
+        "| Fuzz target | What it feeds | Seconds | Runs | Coverage (edges) | Corpus | Crashes in this run |",
         "|---|---|---|---|---|---|---|",
     ]
     feeds = {
