@@ -76,14 +76,7 @@ fn postgres_killed_with_sigkill_mid_wait_and_restarted() {
         "notices the dead connection, reconnects, ready once the table exists",
     );
     let pg = Postgres::start();
-    let child = spawn(
-        readygate()
-            .arg(pg.url())
-            .args(["--table", "users", "--timeout", "60s"]),
-    );
-    eventually(Duration::from_secs(10), "the gate to connect", || {
-        pg.gate_connections() == "1"
-    });
+    let child = pg.gate_holding_connection("users");
     pg.kill_all();
     std::thread::sleep(Duration::from_millis(500));
     pg.restart_server();

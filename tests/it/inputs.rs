@@ -243,27 +243,24 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
             cmd.env(k, v);
         }
         let ran = run(&mut cmd);
-        let case = format!("args {args:?} env {env:?}");
-        assert_eq!(ran.code, Some(2), "{case}: {}", ran.stderr);
-        assert_eq!(
-            ran.stderr.lines().count(),
-            1,
-            "{case}: not one line: {}",
-            ran.stderr
-        );
-        assert!(
-            ran.stderr.starts_with("readygate: error: "),
-            "{case}: {}",
-            ran.stderr
-        );
-        assert!(
-            ran.stderr.contains(culprit),
-            "{case}: {culprit:?} not named in {}",
-            ran.stderr
-        );
-        assert!(!ran.stderr.contains("panicked"), "{case}: {}", ran.stderr);
+        usage_error(&ran, &format!("args {args:?} env {env:?}"), culprit);
     }
     row.saw("all exit 2 with one line naming the culprit");
+}
+
+/// Exit 2 and one short line that starts like every usage error and names
+/// the culprit; never a panic.
+fn usage_error(ran: &crate::support::Ran, case: &str, culprit: &str) {
+    let err = &ran.stderr;
+    assert_eq!(ran.code, Some(2), "{case}: {err:.500}");
+    assert_eq!(err.lines().count(), 1, "{case}: not one line: {err:.500}");
+    assert!(err.starts_with("readygate: error: "), "{case}: {err:.500}");
+    assert!(
+        err.contains(culprit),
+        "{case}: {culprit:?} not named in {err:.500}"
+    );
+    assert!(err.len() < 1024, "{case}: {} bytes of error", err.len());
+    assert!(!err.contains("panicked"), "{case}: {err:.500}");
 }
 
 #[test]
@@ -563,28 +560,7 @@ fn hostile_inputs_by_class() {
                 format!("{args:?}"),
                 format!("{env:?}")
             );
-            assert_eq!(ran.code, Some(2), "{case}: {:.500}", ran.stderr);
-            assert_eq!(
-                ran.stderr.lines().count(),
-                1,
-                "{case}: not one line: {:.500}",
-                ran.stderr
-            );
-            assert!(
-                ran.stderr.starts_with("readygate: error: "),
-                "{case}: {:.500}",
-                ran.stderr
-            );
-            assert!(
-                ran.stderr.contains(culprit),
-                "{case}: {culprit:?} not named in {:.500}",
-                ran.stderr
-            );
-            assert!(
-                ran.stderr.len() < 1024,
-                "{case}: {} bytes of error",
-                ran.stderr.len()
-            );
+            usage_error(&ran, &case, culprit);
         }
         total += cases.len();
         row.saw(format!(

@@ -281,14 +281,7 @@ fn survives_a_postgres_restart_and_a_crash_while_waiting() {
         "notices the lost connection, reconnects, ready once the table exists",
     );
     let pg = Postgres::start();
-    let child = spawn(
-        readygate()
-            .arg(pg.url())
-            .args(["--table", "users", "--timeout", "60s"]),
-    );
-    eventually(Duration::from_secs(10), "the gate to connect", || {
-        pg.gate_connections() == "1"
-    });
+    let child = pg.gate_holding_connection("users");
     pg.stop("fast");
     std::thread::sleep(Duration::from_millis(300));
     pg.restart_server();

@@ -353,6 +353,19 @@ impl Postgres {
         self.admin("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'readygate'")
     }
 
+    /// A gate waiting (up to 60 s) for `table`, once it holds its connection.
+    pub fn gate_holding_connection(&self, table: &str) -> Child {
+        let child = spawn(
+            readygate()
+                .arg(self.url())
+                .args(["--table", table, "--timeout", "60s"]),
+        );
+        eventually(Duration::from_secs(10), "the gate to connect", || {
+            self.gate_connections() == "1"
+        });
+        child
+    }
+
     /// Runs SQL as the `app` role (the "web" running migrations).
     pub fn as_app(&self, sql: &str) -> String {
         self.psql(APP_USER, "app", sql)
