@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-AREAS = ["PostgreSQL", "HTTP", "Names", "Redis", "ClickHouse", "Redis, ClickHouse", "Deadline", "Signals",
+AREAS = ["PostgreSQL", "HTTP", "TCP", "Names", "Redis", "ClickHouse", "Redis, ClickHouse", "Deadline", "Signals",
          "Scale", "Sidecar", "Hostile input", "Secrets", "Soak"]
 
 

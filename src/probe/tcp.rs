@@ -2,7 +2,7 @@
 
 use tokio::net::TcpStream;
 
-use super::NotReady;
+use super::{Class, NotReady};
 
 pub struct TcpProbe {
     host: String,
@@ -21,9 +21,16 @@ impl TcpProbe {
 
     pub async fn check(&mut self) -> Result<(), NotReady> {
         let what = format!("{}:{}", self.host, self.port);
-        TcpStream::connect((self.host.as_str(), self.port))
+        let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map(drop)
-            .map_err(|e| NotReady::from_io(&e, &what))
+            .map_err(|e| NotReady::from_io(&e, &what))?;
+        // Polling a closed local port in the ephemeral range, the kernel can
+        // pick that very port as the source: the socket connects to itself
+        // (TCP simultaneous open) and the port looks open. Nothing listens.
+        if stream.local_addr().ok() == stream.peer_addr().ok() {
+            return Err(NotReady::new(Class::Refused, format!("connection refused by {what} (the connection went to itself: nothing listens there)"))
+                .hint("nothing listens there yet: is the server up, and are the host and port right?"));
+        }
+        Ok(())
     }
 }

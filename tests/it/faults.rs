@@ -349,6 +349,31 @@ fn a_name_that_resolves_later() {
 }
 
 #[test]
+fn a_tcp_connection_to_itself_is_not_a_listener() {
+    let mut row = row(
+        "TCP",
+        "a closed local port that the kernel also hands out as the source port: the connect succeeds to itself (TCP simultaneous open); forced in a private network namespace whose ephemeral range is that one port",
+        "not ready: nothing listens there, though connect() succeeded",
+    );
+    let gate = readygate();
+    let ran = run(Command::new("unshare")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("READYGATE_LOG", "readygate=debug")
+        .args(["--net", "sh", "-c"])
+        .arg(r#"ip link set lo up && sysctl -q -w net.ipv4.ip_local_port_range="40000 40000" && exec "$0" tcp://127.0.0.1:40000 --timeout 1s"#)
+        .arg(gate.get_program())
+        .stdin(std::process::Stdio::null()));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("the connection went to itself"),
+        "{}",
+        ran.stderr
+    );
+    row.saw("exit 1; the attempt that connected to itself says \"the connection went to itself: nothing listens there\"");
+}
+
+#[test]
 fn clickhouse_down_then_up() {
     let mut row = row(
         "ClickHouse",

@@ -120,12 +120,20 @@ pub fn eventually(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// A port free right now, below Linux's ephemeral range (32768-60999), so
+/// no outgoing connection takes it as its source port while a test waits
+/// for it to open. Distinct within this test process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let start = 20_000 + (std::process::id() as usize * 7919) % 12_000;
+    for _ in 0..12_700 {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = (20_000 + (start - 20_000 + n) % 12_700) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32699");
 }
 
 /// Where clusters live: under the system temp dir, which the `postgres`
