@@ -119,10 +119,15 @@ pub fn decode_part(what: &str, raw: &str) -> Result<String, String> {
     let value = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| format!("has a {what} that is not UTF-8 once percent-decoded"))?;
-    if value.contains('\0') {
-        return Err(format!("has a NUL byte (%00) in its {what}"));
+    no_nul(what, value.into_owned())
+}
+
+/// A decoded URL value without NUL bytes.
+pub fn no_nul(what: &str, value: String) -> Result<String, String> {
+    match value.contains('\0') {
+        true => Err(format!("has a NUL byte (%00) in its {what}")),
+        false => Ok(value),
     }
-    Ok(value.into_owned())
 }
 
 #[cfg(test)]

@@ -107,11 +107,7 @@ pub const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// splits sqlx's prepare and execute across server connections. The gate
 /// belongs on the direct URL the migrations use (Prisma's `DIRECT_URL`).
 pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnectOptions, String> {
-    use crate::target::decode_part as decode;
-    let check = |what: &str, value: String| match value.contains('\0') {
-        true => Err(format!("has a NUL byte (%00) in its {what}")),
-        false => Ok(value),
-    };
+    use crate::target::{decode_part as decode, no_nul};
     let mut opts = PgConnectOptions::new_without_pgpass().application_name("readygate");
     if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
         opts = opts.host(host.trim_start_matches('[').trim_end_matches(']'));
@@ -131,7 +127,7 @@ pub fn connect_options(url: &Url, attempt_timeout: Duration) -> Result<PgConnect
     }
     let mut settings: Vec<(String, String)> = Vec::new();
     for (key, value) in url.query_pairs() {
-        let value = check(&format!("{key}= parameter"), value.into_owned())?;
+        let value = no_nul(&format!("{key}= parameter"), value.into_owned())?;
         match &*key {
             "sslmode" => {
                 let mode = value.parse::<PgSslMode>().map_err(|_| {
@@ -261,12 +257,27 @@ struct Session {
     /// `_prisma_migrations` was seen, so the Prisma columns can be asked
     /// for in the same statement as the rest.
     prisma_table: bool,
-    /// When the free connection slots were last counted, how many there
-    /// were (of `max_connections`), and whether that was crowded.
-    slots_counted: Option<tokio::time::Instant>,
-    free_slots: i32,
+    /// The last count of free connection slots: when, how many, of how many.
+    slots: Option<SlotCount>,
+}
+
+#[derive(Clone, Copy)]
+struct SlotCount {
+    at: tokio::time::Instant,
+    free: i32,
     max_connections: i32,
-    crowded: bool,
+}
+
+impl SlotCount {
+    fn crowded(self) -> bool {
+        self.free < crowded_below(self.max_connections)
+    }
+
+    /// Due for counting again: a second old, or close to crowded.
+    fn stale(self) -> bool {
+        self.at.elapsed() >= COUNT_SLOTS_EVERY
+            || self.free < 2 * crowded_below(self.max_connections)
+    }
 }
 
 /// Counting free slots reads every backend's status (pg_stat_activity),
@@ -345,10 +356,7 @@ impl PostgresProbe {
                     conn,
                     baseline: None,
                     prisma_table: false,
-                    slots_counted: None,
-                    free_slots: 0,
-                    max_connections: 0,
-                    crowded: false,
+                    slots: None,
                 },
                 Err(e) => return Err(self.classify(e)),
             },
@@ -365,10 +373,7 @@ impl PostgresProbe {
 
     async fn attempt(&self, session: &mut Session) -> Attempt {
         let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
-        let count = session.slots_counted.is_none_or(|at| {
-            at.elapsed() >= COUNT_SLOTS_EVERY
-                || session.free_slots < 2 * crowded_below(session.max_connections)
-        });
+        let count = session.slots.is_none_or(SlotCount::stale);
         let mut status = match boxed(self.status(&mut session.conn, with_prisma, count)).await {
             Ok(status) => status,
             Err(e) => return Attempt::drop_with(self.classify(e)),
@@ -393,12 +398,13 @@ impl PostgresProbe {
         }
         // Keep the connection only while the server has room for the app.
         if let Some(free) = status.free_slots {
-            session.slots_counted = Some(tokio::time::Instant::now());
-            session.free_slots = free;
-            session.max_connections = status.max_connections;
-            session.crowded = free < crowded_below(status.max_connections);
+            session.slots = Some(SlotCount {
+                at: tokio::time::Instant::now(),
+                free,
+                max_connections: status.max_connections,
+            });
         }
-        let crowded = session.crowded;
+        let crowded = session.slots.is_some_and(SlotCount::crowded);
         let fail = move |e: NotReady| Attempt {
             result: Err(NotReady { crowded, ..e }),
             keep: !crowded,
