@@ -11,11 +11,12 @@ and the last fuzzing runs (reliability/fuzz.json, from scripts/fuzz).
 import datetime
 import json
 import os
-import platform
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from lab import machine  # noqa: E402  (one machine description for both reports)
 AREAS = ["PostgreSQL", "HTTP", "TCP", "Names", "Redis", "ClickHouse", "Redis, ClickHouse", "Deadline", "Signals",
          "Scale", "Sidecar", "Hostile input", "Secrets", "Soak"]
 
@@ -40,16 +41,6 @@ def command(row):
 
 def cell(text):
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def machine():
-    model = "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{os.cpu_count()} cores, {model}, Linux {platform.release()}"
 
 
 def render(rows):
@@ -125,7 +116,6 @@ def fuzz_section():
 def main():
     args = sys.argv[1:]
     rows = load_rows(args[0])
-    text, failed = render(rows)
     if "--check" in args:
         committed_path = args[args.index("--check") + 1]
         with open(committed_path) as f:
@@ -139,6 +129,7 @@ def main():
                   f"(not in it: {missing[:3]}; no longer tested: {stale[:3]})", file=sys.stderr)
             sys.exit(1)
         sys.exit(0)
+    text, failed = render(rows)
     out = args[args.index("--out") + 1] if "--out" in args else os.path.join(ROOT, "RELIABILITY.md")
     with open(out, "w") as f:
         f.write(text)

@@ -278,8 +278,6 @@ fn http_redirect_loop() {
 /// Runs `args` with /etc/hosts and /etc/resolv.conf replaced (bind mounts in
 /// a private mount namespace), so a name can start resolving mid-wait.
 fn with_hosts(hosts: &std::path::Path, resolv: &std::path::Path, args: &[String]) -> Command {
-    let cmd = readygate();
-    let gate = cmd.get_program().to_owned();
     let mut outer = Command::new("unshare");
     outer
         .env_clear()
@@ -289,7 +287,7 @@ fn with_hosts(hosts: &std::path::Path, resolv: &std::path::Path, args: &[String]
         .arg("sh")
         .arg(hosts)
         .arg(resolv)
-        .arg(gate)
+        .arg(env!("CARGO_BIN_EXE_readygate"))
         .args(args)
         .stdin(std::process::Stdio::null());
     outer
@@ -355,14 +353,13 @@ fn a_tcp_connection_to_itself_is_not_a_listener() {
         "a closed local port that the kernel also hands out as the source port: the connect succeeds to itself (TCP simultaneous open); forced in a private network namespace whose ephemeral range is that one port",
         "not ready: nothing listens there, though connect() succeeded",
     );
-    let gate = readygate();
     let ran = run(Command::new("unshare")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("READYGATE_LOG", "readygate=debug")
         .args(["--net", "sh", "-c"])
         .arg(r#"ip link set lo up && sysctl -q -w net.ipv4.ip_local_port_range="40000 40000" && exec "$0" tcp://127.0.0.1:40000 --timeout 1s"#)
-        .arg(gate.get_program())
+        .arg(env!("CARGO_BIN_EXE_readygate"))
         .stdin(std::process::Stdio::null()));
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(

@@ -642,6 +642,19 @@ impl HttpStub {
     }
 }
 
+/// One HTTP request head (without the blank line); `None` at EOF or error.
+fn read_head(reader: &mut impl BufRead) -> Option<String> {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) if line == "\r\n" => return Some(head),
+            Ok(_) => head.push_str(&line),
+        }
+    }
+}
+
 fn serve(
     mut conn: TcpStream,
     reply: &Mutex<Reply>,
@@ -650,19 +663,7 @@ fn serve(
 ) {
     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(conn.try_clone().unwrap());
-    loop {
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {}
-            }
-            if line == "\r\n" {
-                break;
-            }
-            head.push_str(&line);
-        }
+    while let Some(head) = read_head(&mut reader) {
         hits.fetch_add(1, Ordering::SeqCst);
         heads.lock().unwrap().push(head);
         let Reply { status, body } = reply.lock().unwrap().clone();
@@ -1215,16 +1216,7 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
     }
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut request = 0;
-    loop {
-        // Read one request head.
-        loop {
-            let mut line = String::new();
-            match reader.read_line(&mut line) {
-                Ok(0) | Err(_) => return,
-                Ok(_) if line == "\r\n" => break,
-                Ok(_) => {}
-            }
-        }
+    while read_head(&mut reader).is_some() {
         request += 1;
         let head = |len: usize| {
             format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
@@ -1283,31 +1275,29 @@ impl Drop for Hostile {
     }
 }
 
-/// A process's resident memory (VmRSS, KiB) and open descriptors.
-pub fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`), in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
+    status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .ok()?;
+        .ok()
+}
+
+/// A process's resident memory (VmRSS, KiB) and open descriptors.
+pub fn rss_and_fds(pid: u32) -> Option<(u64, usize)> {
+    let rss = status_kib(pid, "VmRSS")?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count();
     Some((rss, fds))
 }
 
 /// Peak resident memory (VmHWM, KiB) of a running process.
 pub fn peak_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
+    status_kib(pid, "VmHWM").unwrap_or(0)
 }
 
 /// A port whose TCP handshakes hang: a listener with a backlog of one that
