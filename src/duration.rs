@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
+use crate::text::shorten;
+
 /// Parses a duration with units; the error says what was wrong, not where.
-pub fn parse(raw: &str) -> Result<Duration, String> {
+pub(crate) fn parse(raw: &str) -> Result<Duration, String> {
     let text = raw.trim();
     if text.is_empty() {
         return Err("is empty; give a duration with a unit, e.g. 30s or 5m".into());
@@ -94,7 +96,7 @@ fn sum(text: &str) -> Result<Duration, String> {
 }
 
 /// Shows a duration compactly for humans: `250ms`, `2.5s`, `1m30s`.
-pub fn show(d: Duration) -> String {
+pub(crate) fn show(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         return format!("{ms}ms");
@@ -120,16 +122,6 @@ pub fn show(d: Duration) -> String {
         out.push_str(&format!("{s}s"));
     }
     out
-}
-
-/// Keeps error messages one readable line even for huge inputs.
-pub fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    if text.chars().count() <= MAX {
-        return text.to_string();
-    }
-    let head: String = text.chars().take(MAX).collect();
-    format!("{head}...")
 }
 
 #[cfg(test)]

@@ -3,13 +3,13 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-use readygate::{code, config, run, Finish};
+use readygate::{code, process_env, run, stderr_line, Finish};
 
 fn main() -> ExitCode {
-    let env = match config::process_env() {
+    let env = match process_env() {
         Ok(env) => env,
         Err(e) => {
-            readygate::report::stderr_line(&format!("readygate: error: {e}"));
+            stderr_line(&format!("readygate: error: {e}"));
             return ExitCode::from(code::USAGE);
         }
     };
@@ -22,7 +22,7 @@ fn main() -> ExitCode {
                 std::io::ErrorKind::NotFound => code::NOT_FOUND,
                 _ => code::NOT_EXECUTABLE,
             };
-            readygate::report::stderr_line(&format!(
+            stderr_line(&format!(
                 "readygate: error: cannot run {:?}: {err}",
                 command[0].to_string_lossy()
             ));

@@ -7,11 +7,26 @@ use std::path::{Path, PathBuf};
 use tracing_subscriber::fmt::format::debug_fn;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
 use crate::duration::show;
-use crate::probe::NotReady;
+use crate::not_ready::NotReady;
 use crate::secret::{RedactingWriter, Redactor};
 use crate::wait::{Outcome, Signal};
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How to log: the format, a `READYGATE_LOG` filter, and `--quiet`.
+#[derive(Clone, Debug)]
+pub(crate) struct Logging {
+    pub(crate) format: LogFormat,
+    /// A tracing filter such as `debug` or `readygate=debug`.
+    pub(crate) filter: Option<String>,
+    pub(crate) quiet: bool,
+}
 
 /// Writes a line to stderr; a closed stderr is not an error worth dying for
 /// (`eprintln!` would panic).
@@ -21,21 +36,21 @@ pub fn stderr_line(text: &str) {
 
 /// Installs the global logger. Text lines carry only the message (which
 /// names the target and says why); JSON lines add the structured fields.
-pub fn init_logging(format: LogFormat, filter: Option<&str>, quiet: bool, redactor: Redactor) {
-    let default = if quiet {
+pub(crate) fn init_logging(logging: &Logging, redactor: Redactor) {
+    let default = if logging.quiet {
         "error"
     } else {
         "warn,readygate=info"
     };
-    let filter =
-        EnvFilter::try_new(filter.unwrap_or(default)).unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_new(logging.filter.as_deref().unwrap_or(default))
+        .unwrap_or_else(|_| EnvFilter::new(default));
     let writer = move || RedactingWriter::new(std::io::stderr(), redactor.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .log_internal_errors(false)
         .with_target(false);
-    let _ = match format {
+    let _ = match logging.format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
             .fmt_fields(debug_fn(|w, field, value| {
@@ -55,32 +70,17 @@ pub fn init_logging(format: LogFormat, filter: Option<&str>, quiet: bool, redact
     };
 }
 
-fn why(last: &Option<NotReady>) -> String {
-    last.as_ref().map_or_else(
+fn why(last: Option<&NotReady>) -> String {
+    last.map_or_else(
         || "no attempt finished yet".to_string(),
         ToString::to_string,
     )
 }
 
-/// The reason alone, for the JSON `reason` field.
-pub fn reason(last: &Option<NotReady>) -> &str {
-    last.as_ref()
-        .map_or("no attempt finished yet", |e| e.reason.as_str())
-}
-
-/// The hint alone, for the JSON `hint` field.
-pub fn hint(last: &Option<NotReady>) -> &str {
-    last.as_ref().and_then(|e| e.hint.as_deref()).unwrap_or("")
-}
-
-fn class(last: &Option<NotReady>) -> &'static str {
-    last.as_ref().map_or("pending", |e| e.class.as_str())
-}
-
 /// Logs how a wait ended: for a failure, one line for the verdict, then one
 /// line per unready target with its last error and hint. Returns the lines,
 /// for the termination log.
-pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
+pub(crate) fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
     let (head, unready, error) = match outcome {
         Outcome::Ready { elapsed } => {
             tracing::info!(
@@ -124,15 +124,19 @@ pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
     lines.extend(
         unready
             .iter()
-            .map(|u| format!("not ready: {}: {}", u.name, why(&u.last))),
+            .map(|u| format!("not ready: {}: {}", u.name, why(u.last.as_ref()))),
     );
     for (i, line) in lines.iter().enumerate() {
         // Line 0 is the verdict; the others are the targets, in order.
         let u = i.checked_sub(1).map(|i| &unready[i]);
         let name = u.map_or("", |u| u.name.as_str());
-        let last = u.map_or(&None, |u| &u.last);
+        let last = u.and_then(|u| u.last.as_ref());
         let (class, reason, hint) = if u.is_some() {
-            (class(last), reason(last), hint(last))
+            (
+                NotReady::class_of(last),
+                NotReady::reason_of(last),
+                NotReady::hint_of(last),
+            )
         } else {
             ("", "", "")
         };
@@ -147,12 +151,12 @@ pub fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
 
 /// Kubernetes shows a container's termination message in `kubectl describe
 /// pod`; it keeps at most 4 KiB of it.
-pub const TERMINATION_LOG: &str = "/dev/termination-log";
+const TERMINATION_LOG: &str = "/dev/termination-log";
 const TERMINATION_LOG_MAX: usize = 4096;
 
 /// Writes the summary to `path` (given with `--termination-log`), or to
 /// `/dev/termination-log` when that exists and is writable; already redacted.
-pub fn write_termination_log(path: Option<&Path>, text: &str) {
+pub(crate) fn write_termination_log(path: Option<&Path>, text: &str) {
     let mut end = text.len().min(TERMINATION_LOG_MAX);
     while !text.is_char_boundary(end) {
         end -= 1;

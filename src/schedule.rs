@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::probe::Class;
+use crate::not_ready::Class;
 
 const FAST: Duration = Duration::from_millis(80);
 const FAST_FOR: Duration = Duration::from_secs(2);
@@ -24,7 +24,7 @@ const CROWDED: Duration = Duration::from_millis(600);
 const CROWDED_JITTER: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Schedule {
+pub(crate) enum Schedule {
     /// The default: fast at first, then slower; see the module docs.
     Adaptive,
     /// `--interval`: the same delay every time.
@@ -36,7 +36,13 @@ impl Schedule {
     /// an attempt that began `elapsed` after the wait started and failed with
     /// `class` (`crowded`: the server is short of connection slots). `seed`
     /// spreads a fleet of gates apart when backing off.
-    pub fn delay(self, elapsed: Duration, class: Class, crowded: bool, seed: u64) -> Duration {
+    pub(crate) fn delay(
+        self,
+        elapsed: Duration,
+        class: Class,
+        crowded: bool,
+        seed: u64,
+    ) -> Duration {
         let base = match self {
             Schedule::Fixed(d) => d,
             Schedule::Adaptive if elapsed < FAST_FOR => FAST,
@@ -59,7 +65,7 @@ impl Schedule {
 
 /// A pseudo-random duration in `[0, max)` derived from `seed` (splitmix64);
 /// good enough to spread retries, no RNG crate needed.
-pub fn jitter(seed: u64, max: Duration) -> Duration {
+pub(crate) fn jitter(seed: u64, max: Duration) -> Duration {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

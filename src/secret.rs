@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use url::Url;
 
 /// What a secret is replaced with.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// Secrets shorter than this are not blanked in free text: replacing every
 /// `a` of a one-letter password would make output unreadable. URLs and headers
@@ -21,7 +21,7 @@ const MIN_LITERAL_LEN: usize = 4;
 
 /// True for query parameter names that carry secrets (`password`, `token`,
 /// `api_key`, `client_secret`, `sslpassword`, ...).
-pub fn is_secret_param(name: &str) -> bool {
+pub(crate) fn is_secret_param(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
     [
         "pass",
@@ -40,7 +40,7 @@ pub fn is_secret_param(name: &str) -> bool {
 }
 
 /// Renders a URL with its password and secret query values masked.
-pub fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
     if shown.password().is_some() {
         // Only fails for URLs that cannot have a password, which is then absent.
@@ -66,7 +66,7 @@ pub fn redact_url(url: &Url) -> String {
 
 /// The secrets found in a URL: its password (as written and decoded) and the
 /// values of secret-looking query parameters.
-pub fn url_secrets(url: &Url) -> Vec<String> {
+pub(crate) fn url_secrets(url: &Url) -> Vec<String> {
     let mut found = Vec::new();
     if let Some(password) = url.password() {
         found.push(password.to_string());
@@ -93,14 +93,14 @@ pub fn url_secrets(url: &Url) -> Vec<String> {
 
 /// Blanks known secret strings out of free text.
 #[derive(Clone, Debug, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     secrets: Arc<Vec<String>>,
 }
 
 impl Redactor {
     /// A redactor for these secrets; each is also matched in its JSON-escaped
     /// form, so JSON log lines are covered.
-    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn new(secrets: impl IntoIterator<Item = String>) -> Self {
         let mut all: Vec<String> = Vec::new();
         for s in secrets {
             if s.chars().count() < MIN_LITERAL_LEN {
@@ -122,7 +122,7 @@ impl Redactor {
     }
 
     /// `text` with every known secret replaced by [`MASK`].
-    pub fn clean(&self, text: &str) -> String {
+    pub(crate) fn clean(&self, text: &str) -> String {
         let mut out = text.to_string();
         for secret in self.secrets.iter() {
             if out.contains(secret.as_str()) {
@@ -135,13 +135,13 @@ impl Redactor {
 
 /// A writer that redacts each write before passing it on. The log formatter
 /// writes one whole line per call, so a secret is never split across writes.
-pub struct RedactingWriter<W> {
+pub(crate) struct RedactingWriter<W> {
     inner: W,
     redactor: Redactor,
 }
 
 impl<W: Write> RedactingWriter<W> {
-    pub fn new(inner: W, redactor: Redactor) -> Self {
+    pub(crate) fn new(inner: W, redactor: Redactor) -> Self {
         RedactingWriter { inner, redactor }
     }
 }

@@ -9,35 +9,27 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
+use crate::attempt::{attempt, Check, Watched};
 use crate::duration::show;
-use crate::preset::Hints;
-use crate::probe::{Check, Class, NotReady};
+use crate::not_ready::{Class, Hints, NotReady};
 use crate::schedule::Schedule;
 
 /// How to wait.
 #[derive(Clone, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     /// `None` waits forever.
-    pub timeout: Option<Duration>,
-    pub attempt_timeout: Duration,
-    pub schedule: Schedule,
-    pub progress_every: Duration,
-    pub fail_fast: bool,
-}
-
-/// A target as the loop sees it: a redacted name and its probe.
-pub struct Watched<C> {
-    pub name: String,
-    pub check: C,
-    /// How this target's failures are explained.
-    pub hints: Hints,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) schedule: Schedule,
+    pub(crate) progress_every: Duration,
+    pub(crate) fail_fast: bool,
 }
 
 /// A signal that stops the wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     Term,
     Int,
 }
@@ -45,13 +37,13 @@ pub enum Signal {
 /// A target that was not ready when the wait ended, with its last error
 /// (`None` if no attempt had finished yet).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unready {
-    pub name: String,
-    pub last: Option<NotReady>,
+pub(crate) struct Unready {
+    pub(crate) name: String,
+    pub(crate) last: Option<NotReady>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Ready {
         elapsed: Duration,
     },
@@ -77,7 +69,7 @@ enum Event {
 }
 
 /// Waits for every target; see the module docs.
-pub async fn wait_all<C: Check>(
+pub(crate) async fn wait_all<C: Check>(
     targets: Vec<Watched<C>>,
     opts: &Options,
     stop: impl Future<Output = Signal>,
@@ -151,7 +143,7 @@ pub async fn wait_all<C: Check>(
                 for u in unready(&ready, &last) {
                     let why = u.last.as_ref().map_or_else(|| "first attempt still running".to_string(), ToString::to_string);
                     let class = u.last.as_ref().map_or("pending", |e| e.class.as_str());
-                    tracing::info!(target_url = %u.name, class, reason = crate::report::reason(&u.last), hint = crate::report::hint(&u.last), elapsed_ms = start.elapsed().as_millis() as u64, "still waiting for {} after {elapsed}: {why}", u.name);
+                    tracing::info!(target_url = %u.name, class, reason = NotReady::reason_of(u.last.as_ref()), hint = NotReady::hint_of(u.last.as_ref()), elapsed_ms = start.elapsed().as_millis() as u64, "still waiting for {} after {elapsed}: {why}", u.name);
                 }
             }
         }
@@ -205,7 +197,7 @@ impl Watch {
             .map_or(0, |d| d.subsec_nanos());
         let seed =
             (u64::from(std::process::id()) << 32 | u64::from(nanos)) ^ (self.index as u64) << 48;
-        for attempt in 0u64.. {
+        for round in 0u64.. {
             let began = Instant::now();
             let budget = match self.deadline {
                 Some(d) => self
@@ -217,27 +209,22 @@ impl Watch {
             if budget.is_zero() {
                 return;
             }
-            let mut err = match timeout(budget, check.check(budget)).await {
-                Ok(Ok(())) => {
+            let err = match attempt(&mut check, budget, self.hints).await {
+                Ok(()) => {
                     let _ = self.events.send(Event::Ready(self.index));
                     return;
                 }
                 // Cut short by the deadline (here, or by the probe's own timer
                 // set to the same budget): the previous reason stays the better
                 // explanation (the loop fills in one if there is none).
-                Ok(Err(e)) if e.class == Class::Timeout && budget < self.opts.attempt_timeout => {
-                    return
-                }
-                Ok(Err(e)) => e,
-                Err(_) if budget < self.opts.attempt_timeout => return,
-                Err(_) => NotReady::timeout(budget),
+                Err(e) if e.class == Class::Timeout && budget < self.opts.attempt_timeout => return,
+                Err(e) => e,
             };
-            self.hints.apply(&mut err);
             let delay = self.opts.schedule.delay(
                 began - self.start,
                 err.class,
                 err.crowded,
-                seed.wrapping_add(attempt << 32),
+                seed.wrapping_add(round << 32),
             );
             if self.events.send(Event::NotReady(self.index, err)).is_err() {
                 return;
@@ -247,89 +234,12 @@ impl Watch {
     }
 }
 
-/// `--once`: one attempt at every target, concurrently; results in order.
-pub async fn check_once<C: Check>(
-    targets: Vec<Watched<C>>,
-    attempt_timeout: Duration,
-) -> Vec<(String, Result<(), NotReady>)> {
-    let mut tasks = JoinSet::new();
-    let mut results: Vec<(String, Result<(), NotReady>)> = Vec::new();
-    for (
-        i,
-        Watched {
-            name,
-            mut check,
-            hints,
-        },
-    ) in targets.into_iter().enumerate()
-    {
-        let unfinished = NotReady::new(crate::probe::Class::Other, "the check did not finish");
-        results.push((name, Err(unfinished)));
-        tasks.spawn(async move {
-            let r = timeout(attempt_timeout, check.check(attempt_timeout))
-                .await
-                .unwrap_or_else(|_| Err(NotReady::timeout(attempt_timeout)));
-            (
-                i,
-                r.map_err(|mut e| {
-                    hints.apply(&mut e);
-                    e
-                }),
-            )
-        });
-    }
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((i, r)) = joined {
-            results[i].1 = r;
-        }
-    }
-    results
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
-    use crate::probe::Class;
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::Arc;
-
-    /// Ready from `ready_at` after the test starts; counts attempts.
-    struct Fake {
-        ready_at: Option<Duration>,
-        class: Class,
-        hang: bool,
-        start: Instant,
-        attempts: Arc<AtomicU32>,
-    }
-
-    impl Fake {
-        fn new(ready_at: Option<Duration>) -> (Self, Arc<AtomicU32>) {
-            let attempts = Arc::new(AtomicU32::new(0));
-            (
-                Fake {
-                    ready_at,
-                    class: Class::Refused,
-                    hang: false,
-                    start: Instant::now(),
-                    attempts: attempts.clone(),
-                },
-                attempts,
-            )
-        }
-    }
-
-    impl Check for Fake {
-        async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
-            self.attempts.fetch_add(1, Ordering::SeqCst);
-            if self.hang {
-                std::future::pending::<()>().await;
-            }
-            match self.ready_at {
-                Some(t) if self.start.elapsed() >= t => Ok(()),
-                _ => Err(NotReady::new(self.class, "not yet")),
-            }
-        }
-    }
+    use crate::attempt::fake::{watched, Fake};
 
     fn opts(timeout: Option<u64>) -> Options {
         Options {
@@ -338,14 +248,6 @@ mod tests {
             schedule: Schedule::Adaptive,
             progress_every: Duration::from_secs(10),
             fail_fast: false,
-        }
-    }
-
-    fn watched(name: &str, f: Fake) -> Watched<Fake> {
-        Watched {
-            name: name.into(),
-            check: f,
-            hints: Hints::Generic,
         }
     }
 
@@ -448,22 +350,6 @@ mod tests {
         assert_eq!(
             (signal, elapsed, unready.len()),
             (Signal::Term, Duration::from_millis(1500), 1)
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn once_checks_each_target_one_time() {
-        let (a, ac) = Fake::new(Some(Duration::ZERO));
-        let (b, bc) = Fake::new(None);
-        let results = check_once(
-            vec![watched("a", a), watched("b", b)],
-            Duration::from_secs(1),
-        )
-        .await;
-        assert!(results[0].1.is_ok() && results[1].1.is_err());
-        assert_eq!(
-            (ac.load(Ordering::SeqCst), bc.load(Ordering::SeqCst)),
-            (1, 1)
         );
     }
 }

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use readygate::duration::{parse, show};
+use readygate::fuzzing::{parse_duration as parse, show_duration as show};
 
 fuzz_target!(|raw: &str| {
     if let Ok(d) = parse(raw) {

@@ -1,17 +1,32 @@
 //! `--only-if` and `--skip-if`: whether this gate should wait here at all.
 
-use super::env::Env;
-use crate::duration::shorten;
+use crate::options::{err, ConfigError, Env, Merge, Opt, Split, Takes};
+use crate::text::shorten;
+
+pub(super) const ONLY_IF: Opt = Opt {
+    flag: Some("--only-if"),
+    short: None,
+    var: "READYGATE_ONLY_IF",
+    takes: Takes::List("NAME=VALUE", Split::Line),
+    help: "Only wait when the environment variable NAME equals VALUE, else exit 0 (or run the command) at once; repeatable, all must hold",
+};
+pub(super) const SKIP_IF: Opt = Opt {
+    flag: Some("--skip-if"),
+    short: None,
+    var: "READYGATE_SKIP_IF",
+    takes: Takes::List("NAME=VALUE", Split::Line),
+    help: "Do not wait when the environment variable NAME equals VALUE; repeatable, any skips",
+};
 
 /// `NAME=VALUE`: holds when the variable NAME is set to exactly VALUE.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Condition {
-    pub name: String,
-    pub value: String,
+pub(crate) struct Condition {
+    name: String,
+    value: String,
 }
 
 impl Condition {
-    pub(super) fn parse(raw: &str) -> Result<Condition, String> {
+    fn parse(raw: &str) -> Result<Condition, String> {
         let (name, value) = raw.split_once('=').ok_or_else(|| {
             format!(
                 "{:?} has no '='; write NAME=VALUE, e.g. COMPONENT=worker",
@@ -50,14 +65,32 @@ impl std::fmt::Display for Condition {
 /// that should wait and pods that must not (the Helm chart puts
 /// `extraInitContainers` into the web pod too, which would deadlock).
 #[derive(Clone, Debug, Default)]
-pub struct Conditions {
-    pub only_if: Vec<Condition>,
-    pub skip_if: Vec<Condition>,
+pub(crate) struct Conditions {
+    pub(crate) only_if: Vec<Condition>,
+    pub(crate) skip_if: Vec<Condition>,
 }
 
 impl Conditions {
+    pub(super) fn read(m: &Merge) -> Result<Conditions, ConfigError> {
+        let parse = |given: crate::options::Given| {
+            Condition::parse(&given.value).or_else(|e| err(given.origin, e))
+        };
+        Ok(Conditions {
+            only_if: m
+                .list(&ONLY_IF)?
+                .into_iter()
+                .map(parse)
+                .collect::<Result<_, _>>()?,
+            skip_if: m
+                .list(&SKIP_IF)?
+                .into_iter()
+                .map(parse)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
     /// Why not to wait here, or `None` to wait.
-    pub fn skip_reason(&self, env: &Env) -> Option<String> {
+    pub(crate) fn skip_reason(&self, env: &Env) -> Option<String> {
         if let Some(c) = self.only_if.iter().find(|c| !c.holds(env)) {
             let actual = env
                 .get(&c.name)

@@ -12,17 +12,117 @@ use std::time::Duration;
 use reqwest::Client;
 use url::Url;
 
-use super::{Class, NotReady};
+use super::http::{build_client, classify as classify_http};
+use super::tls::Tls;
+use super::url_part::decode_part;
+use crate::not_ready::{Class, NotReady};
+use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
+use crate::text::{one_line, shorten};
+
+const TABLES: Opt = Opt {
+    flag: Some("--clickhouse-table"),
+    short: None,
+    var: "READYGATE_CLICKHOUSE_TABLES",
+    takes: Takes::List("NAME", Split::CommaOrWhitespace),
+    help: "ClickHouse: this table must exist in the URL's database; repeatable",
+};
+const MIGRATIONS: Opt = Opt {
+    flag: Some("--clickhouse-migrations"),
+    short: None,
+    var: "READYGATE_CLICKHOUSE_MIGRATIONS",
+    takes: Takes::Switch,
+    help: "ClickHouse: the newest golang-migrate schema_migrations row must not be dirty",
+};
+
+pub(crate) const OPTIONS: &[&Opt] = &[&TABLES, &MIGRATIONS];
+
+const KINDS: &str = "clickhouse://";
 
 /// What must hold, beyond a working query.
 #[derive(Clone, Debug, Default)]
-pub struct Requirements {
-    pub tables: Vec<String>,
-    pub migrations: bool,
+pub(crate) struct Requirements {
+    tables: Vec<String>,
+    migrations: bool,
+}
+
+impl Requirements {
+    /// Reads the flags; `present` says whether there is a ClickHouse target.
+    pub(crate) fn read(m: &Merge, present: bool) -> Result<Requirements, ConfigError> {
+        let mut req = Requirements::default();
+        for given in m.list(&TABLES)? {
+            applies_to(given.origin, present, KINDS)?;
+            req.tables
+                .push(table_name(&given.value).or_else(|e| err(given.origin, e))?);
+        }
+        req.migrations = m.switch(&MIGRATIONS)?;
+        if req.migrations {
+            applies_to("--clickhouse-migrations", present, KINDS)?;
+        }
+        Ok(req)
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = vec!["a query works".to_string()];
+        if !self.tables.is_empty() {
+            parts.push(format!("tables exist: {}", self.tables.join(", ")));
+        }
+        if self.migrations {
+            parts.push("newest schema_migrations row not dirty".into());
+        }
+        parts.join("; ")
+    }
+}
+
+/// What a preset adds to one of its ClickHouse targets.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) migrations: bool,
+}
+
+/// Plans ClickHouse targets: one client for all, without `--http-header`
+/// (those are for the HTTP targets, not for the database) or redirects.
+pub(crate) struct Planner {
+    client: Client,
+    plain: Arc<Requirements>,
+}
+
+impl Planner {
+    pub(crate) fn new(req: Requirements, tls: &Tls) -> Result<Planner, ConfigError> {
+        let client = build_client(
+            tls,
+            reqwest::header::HeaderMap::new(),
+            reqwest::redirect::Policy::none(),
+        )?;
+        Ok(Planner {
+            client,
+            plain: Arc::new(req),
+        })
+    }
+
+    /// The probe for one target and what it must satisfy, in words;
+    /// `origin` names the target in errors.
+    pub(crate) fn plan(
+        &self,
+        url: &Url,
+        extra: Option<&Extra>,
+        origin: &str,
+    ) -> Result<(ClickHouseProbe, String), ConfigError> {
+        let req = match extra {
+            None => self.plain.clone(),
+            Some(extra) => Arc::new(Requirements {
+                migrations: self.plain.migrations || extra.migrations,
+                ..(*self.plain).clone()
+            }),
+        };
+        let description = req.describe();
+        let probe =
+            ClickHouseProbe::new(self.client.clone(), url, req).or_else(|e| err(origin, e))?;
+        Ok((probe, description))
+    }
 }
 
 /// Validates a ClickHouse table name for `--clickhouse-table`.
-pub fn table_name(raw: &str) -> Result<String, String> {
+fn table_name(raw: &str) -> Result<String, String> {
     let ok = !raw.is_empty()
         && raw.len() <= 255
         && raw
@@ -33,7 +133,7 @@ pub fn table_name(raw: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "{:?} is not a ClickHouse table name (letters, digits, '_' and '.')",
-            crate::duration::shorten(raw)
+            shorten(raw)
         ))
     }
 }
@@ -44,7 +144,7 @@ fn literal(s: &str) -> String {
 }
 
 #[derive(Clone)]
-pub struct ClickHouseProbe {
+pub(crate) struct ClickHouseProbe {
     client: Client,
     endpoint: Url,
     user: String,
@@ -56,10 +156,10 @@ pub struct ClickHouseProbe {
 
 impl ClickHouseProbe {
     /// From `clickhouse://user:pass@host:8123/db?secure=true`.
-    pub fn new(client: Client, url: &Url, req: Arc<Requirements>) -> Result<Self, String> {
+    fn new(client: Client, url: &Url, req: Arc<Requirements>) -> Result<Self, String> {
         // User and password travel as HTTP headers: no control characters.
         let decode = |what: &str, s: &str| {
-            crate::target::decode_part(what, s).and_then(|v| match v.contains(char::is_control) {
+            decode_part(what, s).and_then(|v| match v.contains(char::is_control) {
                 true => Err(format!("has a control character in its {what}")),
                 false => Ok(v),
             })
@@ -73,7 +173,7 @@ impl ClickHouseProbe {
                 (other, _) => {
                     return Err(format!(
                         "has unknown parameter {:?}; only secure=true is understood",
-                        crate::duration::shorten(other)
+                        shorten(other)
                     ))
                 }
             }
@@ -108,7 +208,7 @@ impl ClickHouseProbe {
         })
     }
 
-    pub async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         let mut wanted: Vec<&str> = self.req.tables.iter().map(String::as_str).collect();
         if self.req.migrations {
             wanted.push("schema_migrations");
@@ -186,12 +286,12 @@ impl ClickHouseProbe {
             .body(sql.to_string())
             .send()
             .await
-            .map_err(|e| super::http::classify(e, budget))?;
+            .map_err(|e| classify_http(e, budget))?;
         let status = response.status();
         let body = response
             .text()
             .await
-            .map_err(|e| super::http::classify(e, budget))?;
+            .map_err(|e| classify_http(e, budget))?;
         if status.is_success() {
             return Ok(body);
         }
@@ -206,7 +306,7 @@ impl ClickHouseProbe {
 
 /// ClickHouse reports errors as `Code: N, e.displayText() = DB::Exception: ...`.
 fn classify_server(body: &str, user: &str, database: &str, what: &str) -> NotReady {
-    let line = super::one_line(body);
+    let line = one_line(body);
     let code = line
         .strip_prefix("Code: ")
         .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())

@@ -1,198 +1,265 @@
-//! Probes: one attempt at telling whether a dependency is ready.
+//! The target kinds, one room each: a kind's URL rules, the flags that apply
+//! to it, its probe and how `--print-config` describes it live in its file
+//! or folder. This file is the registry: the closed list of kinds, the
+//! target URL that names one, and the dispatch to each room. Adding a kind
+//! is a new room plus its line in each `match` here.
 //!
-//! Each kind lives in its own file. A probe keeps what makes the next attempt
-//! cheap (a parsed configuration, a client, an open connection) and reports a
-//! [`NotReady`] that says why and, where we can tell, what to do about it.
-//! Retrying, deadlines and output belong to the wait loop, not here.
+//! A probe is one attempt at telling whether a dependency is ready; retrying,
+//! deadlines and output belong to the engine (`attempt`, `wait`, `sidecar`).
 
-pub mod clickhouse;
-pub mod http;
-pub mod postgres;
-pub mod redis;
-pub mod tcp;
+pub(crate) mod clickhouse;
+pub(crate) mod http;
+pub(crate) mod postgres;
+pub(crate) mod redis;
+pub(crate) mod tcp;
+pub(crate) mod tls;
+pub(crate) mod url_part;
 
 use std::fmt;
-use std::future::Future;
-use std::io;
 use std::time::Duration;
 
-/// Broad reason classes, for hints, back-off and `--fail-fast`.
+use url::Url;
+
+use crate::attempt::Check;
+use crate::not_ready::NotReady;
+use crate::options::{ConfigError, Merge, Opt};
+use crate::secret;
+
+/// What kind of dependency a target URL names, from its scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// Connection refused or reset: nothing listens yet.
-    Refused,
-    /// The host name does not resolve.
-    Dns,
-    /// No answer within the attempt timeout.
-    Timeout,
-    /// TLS handshake or certificate verification failed.
-    Tls,
-    /// Login rejected: wrong user or password.
-    Auth,
-    /// The database named in the URL does not exist.
-    UnknownDatabase,
-    /// The server is at its connection limit.
-    TooManyConnections,
-    /// The server is up but starting, shutting down or in recovery.
-    Starting,
-    /// The schema is not there yet (tables, migrations, custom check).
-    Schema,
-    /// A migration failed and needs a human.
-    FailedMigration,
-    /// The HTTP answer does not match the expectations.
-    Response,
-    /// The service runs another release than expected.
-    Version,
-    /// Anything else.
-    Other,
+pub(crate) enum Kind {
+    Tcp,
+    Http,
+    Postgres,
+    Redis,
+    ClickHouse,
 }
 
-impl Class {
-    /// Every class, for metrics that start at zero.
-    pub const ALL: [Class; 13] = [
-        Class::Refused,
-        Class::Dns,
-        Class::Timeout,
-        Class::Tls,
-        Class::Auth,
-        Class::UnknownDatabase,
-        Class::TooManyConnections,
-        Class::Starting,
-        Class::Schema,
-        Class::FailedMigration,
-        Class::Response,
-        Class::Version,
-        Class::Other,
-    ];
-
-    /// Failures that waiting will not fix; `--fail-fast` stops on them.
-    pub fn is_permanent(self) -> bool {
-        matches!(self, Class::Tls | Class::Auth | Class::UnknownDatabase)
+impl Kind {
+    fn from_scheme(scheme: &str) -> Option<Kind> {
+        Some(match scheme {
+            "tcp" => Kind::Tcp,
+            "http" | "https" => Kind::Http,
+            "postgres" | "postgresql" => Kind::Postgres,
+            "redis" | "rediss" => Kind::Redis,
+            "clickhouse" => Kind::ClickHouse,
+            _ => return None,
+        })
     }
 
-    /// A short stable name, for JSON logs.
-    pub fn as_str(self) -> &'static str {
+    /// The kind's name, for metric labels and `/readyz`.
+    pub(crate) fn label(self) -> &'static str {
         match self {
-            Class::Refused => "refused",
-            Class::Dns => "dns",
-            Class::Timeout => "timeout",
-            Class::Tls => "tls",
-            Class::Auth => "auth",
-            Class::UnknownDatabase => "unknown_database",
-            Class::TooManyConnections => "too_many_connections",
-            Class::Starting => "starting",
-            Class::Schema => "schema",
-            Class::FailedMigration => "failed_migration",
-            Class::Response => "response",
-            Class::Version => "version",
-            Class::Other => "other",
+            Kind::Tcp => "tcp",
+            Kind::Http => "http",
+            Kind::Postgres => "postgres",
+            Kind::Redis => "redis",
+            Kind::ClickHouse => "clickhouse",
+        }
+    }
+
+    fn check_url(self, url: &Url, has_host: bool) -> Result<(), String> {
+        match self {
+            Kind::Tcp => tcp::check_url(url, has_host),
+            Kind::Postgres => postgres::check_url(url, has_host),
+            Kind::Http | Kind::Redis | Kind::ClickHouse if !has_host => Err("needs a host, e.g. http://web:3000/health, redis://redis:6379 or clickhouse://ch:8123/default".into()),
+            Kind::Http | Kind::Redis | Kind::ClickHouse => Ok(()),
         }
     }
 }
 
-/// Why a target is not ready: a one-line reason and, when known, a hint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NotReady {
-    pub class: Class,
-    pub reason: String,
-    pub hint: Option<String>,
-    /// The server is short of connection slots: retry later than usual.
-    pub crowded: bool,
+/// Every flag a kind declares, for the command line and `--help`.
+pub(crate) const OPTIONS: &[&[&Opt]] = &[
+    postgres::OPTIONS,
+    clickhouse::OPTIONS,
+    http::OPTIONS,
+    tls::OPTIONS,
+];
+
+/// A validated target URL.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) kind: Kind,
+    pub(crate) url: Url,
 }
 
-impl NotReady {
-    pub fn new(class: Class, reason: impl Into<String>) -> Self {
-        NotReady {
-            class,
-            reason: one_line(&reason.into()),
-            hint: None,
-            crowded: false,
-        }
-    }
-
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-
-    /// The attempt ran out of time.
-    pub fn timeout(after: Duration) -> Self {
-        NotReady::new(Class::Timeout, format!("no answer within {}", crate::duration::show(after))).hint(
-            "the server is slow or packets are dropped: check the host, port, NetworkPolicy and the server's load",
-        )
-    }
-
-    /// Classifies an I/O error from connecting.
-    pub fn from_io(err: &io::Error, what: &str) -> Self {
-        match err.kind() {
-            io::ErrorKind::ConnectionRefused => {
-                NotReady::new(Class::Refused, format!("connection refused by {what}")).hint(
-                    "nothing listens there yet: is the server up, and are the host and port right?",
-                )
+impl Target {
+    /// Parses one target; the error is a sentence without the raw input, which
+    /// may hold a password.
+    pub(crate) fn parse(raw: &str) -> Result<Target, String> {
+        let url = Url::parse(raw).map_err(|e| match e {
+            url::ParseError::RelativeUrlWithoutBase => {
+                "is not a URL; write it as scheme://host:port, e.g. tcp://db:5432".to_string()
             }
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::BrokenPipe => NotReady::new(
-                Class::Refused,
-                format!("connection to {what} closed: {err}"),
-            )
-            .hint("the server is starting, restarting or refusing this client"),
-            io::ErrorKind::TimedOut => NotReady::new(
-                Class::Timeout,
-                format!("connecting to {what} timed out"),
-            )
-            .hint(
-                "packets are dropped on the way: check the host, port, firewall and NetworkPolicy",
-            ),
-            _ if is_dns_error(&err.to_string()) => dns(what, err),
-            _ => NotReady::new(Class::Other, format!("cannot connect to {what}: {err}")),
+            other => format!("is not a valid URL ({other})"),
+        })?;
+        if url.cannot_be_a_base() {
+            return Err(
+                "is not a URL with a host; write it as scheme://host:port, e.g. tcp://db:5432"
+                    .into(),
+            );
         }
+        let Some(kind) = Kind::from_scheme(url.scheme()) else {
+            return Err(format!(
+                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s):// or clickhouse://",
+                url.scheme()
+            ));
+        };
+        let has_host = url.host_str().is_some_and(|h| !h.is_empty());
+        // Outside http(s), the URL parser keeps other characters as %-escapes
+        // that no resolver would find: say so now rather than wait on them.
+        if url.host_str().is_some_and(|h| h.contains('%')) {
+            return Err("has a host name with characters a DNS name cannot hold (spaces, control or non-ASCII characters; write non-ASCII names in punycode)".into());
+        }
+        kind.check_url(&url, has_host)?;
+        Ok(Target { kind, url })
+    }
+
+    /// Passwords and secret query values in this target, for the redactor;
+    /// for HTTP also the `Basic` credential the user:password turns into.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut found = secret::url_secrets(&self.url);
+        if let (Kind::Http, Some(password)) = (self.kind, self.url.password()) {
+            found.push(http::basic_credential(&self.url, password));
+        }
+        found
     }
 }
 
-impl fmt::Display for NotReady {
+impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)?;
-        if let Some(hint) = &self.hint {
-            write!(f, "; {hint}")?;
+        let shown = secret::redact_url(&self.url);
+        // `Url` adds a trailing slash to bare tcp:// and http:// hosts; keep
+        // what people write.
+        match self.kind {
+            Kind::Tcp => f.write_str(shown.trim_end_matches('/')),
+            _ => f.write_str(&shown),
         }
-        Ok(())
     }
 }
 
-/// A name resolution failure, the same reason and hint for every probe.
-pub(super) fn dns(what: &str, err: &dyn fmt::Display) -> NotReady {
-    NotReady::new(Class::Dns, format!("cannot resolve {what}: {err}"))
-        .hint("the host name does not resolve (yet): check the service name and namespace, or wait for DNS")
+/// What a preset adds to the checks of one of its targets.
+#[derive(Clone, Debug)]
+pub(crate) enum Extra {
+    Http(http::Extra),
+    Postgres(postgres::Extra),
+    Redis(redis::Extra),
+    ClickHouse(clickhouse::Extra),
 }
 
-/// True when an error text is a name resolution failure (getaddrinfo and
-/// friends report these as plain strings).
-pub fn is_dns_error(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("failed to lookup address")
-        || t.contains("name or service not known")
-        || t.contains("temporary failure in name resolution")
-        || t.contains("no address associated")
-        || t.contains("nodename nor servname")
-        || t.contains("dns error")
+/// Every kind's flags, validated, with what is built once for all targets
+/// of a kind (clients, shared requirements).
+pub(crate) struct Planner {
+    tls: tls::Tls,
+    http: Option<http::Planner>,
+    postgres: postgres::Planner,
+    clickhouse: Option<clickhouse::Planner>,
 }
 
-/// Error texts from libraries can span lines; output is one line each.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
+impl Planner {
+    /// Reads every kind's flags. `present` says which kinds have targets (a
+    /// flag for a kind that has none is an error); `version_reporters`, that
+    /// a preset's HTTP target reports the version `--expect-version` names.
+    pub(crate) fn new(
+        m: &Merge,
+        present: impl Fn(Kind) -> bool,
+        version_reporters: bool,
+        attempt_timeout: Duration,
+    ) -> Result<Planner, ConfigError> {
+        let postgres = postgres::Requirements::read(m, present(Kind::Postgres))?;
+        let http = http::Flags::read(m, present(Kind::Http))?;
+        let tls_present = present(Kind::Http) || present(Kind::Redis) || present(Kind::ClickHouse);
+        let tls = tls::Tls::read(m, tls_present)?;
+        let http = match present(Kind::Http) {
+            true => Some(http::Planner::new(http, &tls, version_reporters)?),
+            false => None,
+        };
+        let clickhouse = clickhouse::Requirements::read(m, present(Kind::ClickHouse))?;
+        let clickhouse = match present(Kind::ClickHouse) {
+            true => Some(clickhouse::Planner::new(clickhouse, &tls)?),
+            false => None,
+        };
+        Ok(Planner {
+            http,
+            postgres: postgres::Planner::new(postgres, attempt_timeout),
+            clickhouse,
+            tls,
+        })
+    }
 
-/// One attempt at a target. The wait loop is generic over this so it can be
-/// tested with fake probes under paused time.
-pub trait Check: Send + 'static {
-    /// Checks once; `budget` is how long this attempt may take.
-    fn check(&mut self, budget: Duration) -> impl Future<Output = Result<(), NotReady>> + Send;
+    /// Secrets the flags hold (`--http-header` values), for the redactor.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.http
+            .as_ref()
+            .map_or_else(Vec::new, http::Planner::secrets)
+    }
+
+    /// `--insecure` was given.
+    pub(crate) fn insecure(&self) -> bool {
+        self.tls.insecure
+    }
+
+    /// The probe for one target and what it must satisfy, in words.
+    /// `origin` names the target in errors.
+    pub(crate) fn plan(
+        &self,
+        target: &Target,
+        extra: Option<&Extra>,
+        origin: &str,
+    ) -> Result<(Probe, String), ConfigError> {
+        let url = &target.url;
+        Ok(match target.kind {
+            Kind::Tcp => (
+                Probe::Tcp(tcp::TcpProbe::new(url)),
+                tcp::TcpProbe::describe(),
+            ),
+            Kind::Http => {
+                let extra = match extra {
+                    Some(Extra::Http(e)) => Some(e),
+                    _ => None,
+                };
+                let planner = self
+                    .http
+                    .as_ref()
+                    .expect("planned with an HTTP target present");
+                let (probe, description) = planner.plan(url, extra);
+                (Probe::Http(probe), description)
+            }
+            Kind::Postgres => {
+                let extra = match extra {
+                    Some(Extra::Postgres(e)) => Some(e),
+                    _ => None,
+                };
+                let (probe, description) = self.postgres.plan(url, extra, origin)?;
+                (Probe::Postgres(Box::new(probe)), description)
+            }
+            Kind::Redis => {
+                let extra = match extra {
+                    Some(Extra::Redis(e)) => Some(e),
+                    _ => None,
+                };
+                let planner = redis::Planner { tls: &self.tls };
+                let (probe, description) = planner.plan(url, extra, origin)?;
+                (Probe::Redis(probe), description)
+            }
+            Kind::ClickHouse => {
+                let extra = match extra {
+                    Some(Extra::ClickHouse(e)) => Some(e),
+                    _ => None,
+                };
+                let planner = self
+                    .clickhouse
+                    .as_ref()
+                    .expect("planned with a ClickHouse target present");
+                let (probe, description) = planner.plan(url, extra, origin)?;
+                (Probe::ClickHouse(probe), description)
+            }
+        })
+    }
 }
 
 /// Every probe kind readygate knows.
-pub enum Probe {
+pub(crate) enum Probe {
     Tcp(tcp::TcpProbe),
     Http(http::HttpProbe),
     Postgres(Box<postgres::PostgresProbe>),
@@ -201,19 +268,8 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// The scheme family, for metric labels.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Probe::Tcp(_) => "tcp",
-            Probe::Http(_) => "http",
-            Probe::Postgres(_) => "postgres",
-            Probe::Redis(_) => "redis",
-            Probe::ClickHouse(_) => "clickhouse",
-        }
-    }
-
     /// Prepares for being checked again and again (sidecar mode).
-    pub fn for_monitoring(mut self) -> Self {
+    pub(crate) fn for_monitoring(mut self) -> Self {
         if let Probe::Postgres(p) = &mut self {
             p.keep_when_ready();
         }
@@ -230,5 +286,50 @@ impl Check for Probe {
             Probe::Redis(p) => p.check(budget).await,
             Probe::ClickHouse(p) => p.check(budget).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemes_map_to_kinds() {
+        assert_eq!(Target::parse("tcp://db:5432").unwrap().kind, Kind::Tcp);
+        assert_eq!(
+            Target::parse("https://web/health").unwrap().kind,
+            Kind::Http
+        );
+        assert_eq!(
+            Target::parse("postgresql://u:p@db/x").unwrap().kind,
+            Kind::Postgres
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_rejected_without_echoing_them() {
+        for bad in [
+            "db:5432",
+            "ftp://u:hunter2@x",
+            "tcp://u:hunter2@db",
+            "tcp://:5432",
+            "http://",
+            "postgres://u:hunter2@/x",
+            "tcp://db:99999",
+            "http://u:hunter2@[::1",
+        ] {
+            let err = Target::parse(bad).unwrap_err();
+            assert!(!err.contains("hunter2"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn display_hides_the_password() {
+        let t = Target::parse("postgres://app:hunter22@db:5432/lf").unwrap();
+        assert_eq!(t.to_string(), "postgres://app:***@db:5432/lf");
+        assert_eq!(
+            Target::parse("tcp://db:1").unwrap().to_string(),
+            "tcp://db:1"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! succeed and the server is not loading its dataset. A fresh connection per
 //! attempt: Redis connections are cheap, and a kept one would hide restarts.
 //! Uses the redis crate rather than hand-written RESP (see the README for its
-//! cost in binary size).
+//! cost in binary size). No flags apply beyond `--ca-file`.
 
 use std::time::Duration;
 
@@ -10,17 +10,54 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 use url::Url;
 
-use super::{Class, NotReady};
+use super::tls::Tls;
+use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::options::{err, ConfigError};
+use crate::text::one_line;
+
+/// What a preset adds to one of its Redis targets.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    /// A CA for this target alone, and the variable that named it.
+    pub(crate) ca_file: Option<(String, &'static str)>,
+}
+
+/// Plans Redis targets.
+pub(crate) struct Planner<'a> {
+    pub(crate) tls: &'a Tls,
+}
+
+impl Planner<'_> {
+    /// The probe for one target and what it must satisfy, in words;
+    /// `origin` names the target in errors.
+    pub(crate) fn plan(
+        &self,
+        url: &Url,
+        extra: Option<&Extra>,
+        origin: &str,
+    ) -> Result<(RedisProbe, String), ConfigError> {
+        let own = match extra.and_then(|e| e.ca_file.as_ref()) {
+            Some((path, var)) => Some(
+                std::fs::read(path)
+                    .or_else(|e| err(var, format_args!("{path:?} cannot be read ({e})")))?,
+            ),
+            None => None,
+        };
+        let pem = own.as_deref().or(self.tls.ca_pem.as_deref());
+        let probe = RedisProbe::new(url, pem).or_else(|e| err(origin, e))?;
+        Ok((probe, "AUTH and PING succeed, dataset loaded".to_string()))
+    }
+}
 
 #[derive(Clone)]
-pub struct RedisProbe {
+pub(crate) struct RedisProbe {
     client: Client,
     what: String,
 }
 
 impl RedisProbe {
     /// Parses the URL once; `ca_pem` is trusted for `rediss://`.
-    pub fn new(url: &Url, ca_pem: Option<&[u8]>) -> Result<Self, String> {
+    fn new(url: &Url, ca_pem: Option<&[u8]>) -> Result<Self, String> {
         let what = format!(
             "{}:{}",
             url.host_str().unwrap_or("localhost"),
@@ -39,7 +76,7 @@ impl RedisProbe {
         Ok(RedisProbe { client, what })
     }
 
-    pub async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(budget))
             .set_response_timeout(Some(budget));
@@ -63,7 +100,7 @@ impl RedisProbe {
 }
 
 fn classify(err: &RedisError, what: &str) -> NotReady {
-    let text = super::one_line(&err.to_string());
+    let text = one_line(&err.to_string());
     let code = err.code().unwrap_or_default();
     if code == "LOADING" {
         return NotReady::new(Class::Starting, "Redis is loading its dataset into memory")
@@ -89,8 +126,8 @@ fn classify(err: &RedisError, what: &str) -> NotReady {
         return NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
             .hint("the server's certificate is not trusted: pass its CA with --ca-file (REDIS_TLS_CA_PATH)");
     }
-    if super::is_dns_error(&lower) {
-        return super::dns(what, &text);
+    if is_dns_error(&lower) {
+        return dns(what, &text);
     }
     NotReady::new(Class::Other, format!("{what}: {text}"))
 }

@@ -1,25 +1,47 @@
-//! TCP probe: ready when a connection opens. The connection is closed at once.
+//! TCP targets (`tcp://host:port`): ready when a connection opens. The
+//! connection is closed at once. No flags apply.
 
 use tokio::net::TcpStream;
+use url::Url;
 
-use super::{Class, NotReady};
+use crate::not_ready::{Class, NotReady};
 
-pub struct TcpProbe {
+/// What a TCP target URL must hold: a host and a port, nothing else.
+pub(crate) fn check_url(url: &Url, has_host: bool) -> Result<(), String> {
+    if !has_host || url.port().is_none() {
+        return Err("needs a host and a port, e.g. tcp://db:5432".into());
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err("takes only a host and a port, e.g. tcp://db:5432".into());
+    }
+    Ok(())
+}
+
+pub(crate) struct TcpProbe {
     host: String,
     port: u16,
 }
 
 impl TcpProbe {
-    pub fn new(host: &str, port: u16) -> Self {
+    pub(crate) fn new(url: &Url) -> Self {
         // IPv6 literals come from the URL with brackets, which connect() rejects.
-        let host = host
+        let host = url
+            .host_str()
+            .unwrap_or_default()
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
-        TcpProbe { host, port }
+        TcpProbe {
+            host,
+            port: url.port().unwrap_or(0),
+        }
     }
 
-    pub async fn check(&mut self) -> Result<(), NotReady> {
+    pub(crate) fn describe() -> String {
+        "a TCP connection opens".to_string()
+    }
+
+    pub(crate) async fn check(&mut self) -> Result<(), NotReady> {
         let what = format!("{}:{}", self.host, self.port);
         let stream = TcpStream::connect((self.host.as_str(), self.port))
             .await

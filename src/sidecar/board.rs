@@ -6,24 +6,24 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::probe::{Class, NotReady};
+use crate::not_ready::{Class, NotReady};
 
 /// Upper bounds of the check-duration histogram, in seconds.
 const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 /// One target's state.
-pub struct Entry {
-    pub name: String,
-    pub kind: &'static str,
+pub(crate) struct Entry {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
     /// Passed its latest check.
-    pub ready: bool,
+    pub(crate) ready: bool,
     /// At least one check finished.
-    pub checked: bool,
-    pub last: Option<NotReady>,
+    pub(crate) checked: bool,
+    pub(crate) last: Option<NotReady>,
     /// When `ready` last changed (or the first check finished).
-    pub since: SystemTime,
+    pub(crate) since: SystemTime,
     /// When the last check finished; `/livez` watches it.
-    pub beat: Instant,
+    pub(crate) beat: Instant,
     bucket_counts: Vec<u64>,
     duration_sum: f64,
     checks: u64,
@@ -31,20 +31,20 @@ pub struct Entry {
 }
 
 /// All targets, plus the latched start-up state.
-pub struct Board {
-    pub entries: Vec<Entry>,
+pub(crate) struct Board {
+    pub(crate) entries: Vec<Entry>,
     /// Every target was ready at once, at least once.
-    pub started: bool,
+    pub(crate) started: bool,
 }
 
 /// A state change worth a log line.
-pub enum Change {
+pub(crate) enum Change {
     Ready,
     Lost,
 }
 
 impl Board {
-    pub fn new(targets: Vec<(String, &'static str)>) -> Board {
+    pub(crate) fn new(targets: Vec<(String, &'static str)>) -> Board {
         let now = (SystemTime::now(), Instant::now());
         let entries: Vec<Entry> = targets
             .into_iter()
@@ -68,7 +68,7 @@ impl Board {
     }
 
     /// Records a finished check; says whether readiness changed.
-    pub fn record(
+    pub(crate) fn record(
         &mut self,
         i: usize,
         result: Result<(), NotReady>,
@@ -111,17 +111,17 @@ impl Board {
         change
     }
 
-    pub fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         self.entries.iter().all(|e| e.ready)
     }
 
     /// The probing loop is alive: every target finished a check lately.
-    pub fn alive(&self, within: Duration) -> bool {
+    pub(crate) fn alive(&self, within: Duration) -> bool {
         self.entries.iter().all(|e| e.beat.elapsed() <= within)
     }
 
     /// `/readyz` as text: a verdict line, then a line per target.
-    pub fn readyz_text(&self) -> String {
+    pub(crate) fn readyz_text(&self) -> String {
         let mut out = String::from(if self.all_ready() {
             "ready\n"
         } else {
@@ -144,7 +144,7 @@ impl Board {
     }
 
     /// `/readyz` as JSON.
-    pub fn readyz_json(&self) -> String {
+    pub(crate) fn readyz_json(&self) -> String {
         let targets: Vec<serde_json::Value> = self
             .entries
             .iter()
@@ -165,7 +165,7 @@ impl Board {
     }
 
     /// Prometheus text exposition (version 0.0.4).
-    pub fn metrics(&self) -> String {
+    pub(crate) fn metrics(&self) -> String {
         let mut out = String::new();
         let label = |e: &Entry| format!("target=\"{}\",kind=\"{}\"", escape(&e.name), e.kind);
         let _ = writeln!(

@@ -8,7 +8,7 @@
 //! Until a target is first ready it is checked on the start-up schedule
 //! (fast); after that every `--interval` (default 2 s), whatever its state.
 
-pub mod board;
+mod board;
 mod server;
 
 use std::net::SocketAddr;
@@ -17,31 +17,28 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{sleep_until, Instant};
 
-use crate::probe::{Check, NotReady};
+use crate::attempt::{attempt, Check, Watched};
 use crate::schedule::Schedule;
 use crate::secret::Redactor;
-use crate::wait::{Signal, Watched};
+use crate::wait::Signal;
 use board::{Board, Change};
-
-/// The steady interval when `--interval` is not given.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(2);
 
 /// How the sidecar checks.
 #[derive(Clone, Debug)]
-pub struct Options {
-    pub attempt_timeout: Duration,
+pub(crate) struct Options {
+    pub(crate) attempt_timeout: Duration,
     /// Used until a target is first ready.
-    pub schedule: Schedule,
+    pub(crate) schedule: Schedule,
     /// Between checks once a target has been ready.
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 }
 
 /// Binds `addr`, then checks and serves until a signal; returns the signal.
-pub async fn run<C: Check>(
+pub(crate) async fn run<C: Check>(
     addr: SocketAddr,
-    targets: Vec<(Watched<C>, &'static str)>,
+    targets: Vec<Watched<C>>,
     opts: Options,
     redactor: Redactor,
     stop: impl std::future::Future<Output = Signal>,
@@ -50,13 +47,10 @@ pub async fn run<C: Check>(
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, "serving /readyz, /startupz, /livez and /metrics on http://{bound}");
     let board = Arc::new(Mutex::new(Board::new(
-        targets
-            .iter()
-            .map(|(w, kind)| (w.name.clone(), *kind))
-            .collect(),
+        targets.iter().map(|w| (w.name.clone(), w.kind)).collect(),
     )));
     let mut tasks = JoinSet::new();
-    for (i, (w, _)) in targets.into_iter().enumerate() {
+    for (i, w) in targets.into_iter().enumerate() {
         tasks.spawn(monitor(i, w, opts.clone(), board.clone(), redactor.clone()));
     }
     let stale_after = (opts.interval + opts.attempt_timeout) * 3;
@@ -96,17 +90,15 @@ async fn monitor<C: Check>(
         name,
         mut check,
         hints,
+        ..
     } = w;
     let start = Instant::now();
     let mut was_ready = false;
     let seed = u64::from(std::process::id()) << 32 | i as u64;
-    for attempt in 0u64.. {
+    for round in 0u64.. {
         let began = Instant::now();
-        let mut result = timeout(opts.attempt_timeout, check.check(opts.attempt_timeout))
-            .await
-            .unwrap_or_else(|_| Err(NotReady::timeout(opts.attempt_timeout)));
+        let mut result = attempt(&mut check, opts.attempt_timeout, hints).await;
         if let Err(e) = &mut result {
-            hints.apply(e);
             // Library errors can quote a URL; the endpoints show these verbatim.
             e.reason = redactor.clean(&e.reason);
             e.hint = e.hint.as_deref().map(|h| redactor.clean(h));
@@ -120,7 +112,7 @@ async fn monitor<C: Check>(
                     began - start,
                     e.class,
                     e.crowded,
-                    seed.wrapping_add(attempt << 40),
+                    seed.wrapping_add(round << 40),
                 )
                 .min(opts.interval),
         };
@@ -141,5 +133,82 @@ async fn monitor<C: Check>(
             None => {}
         }
         sleep_until(began + delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    use super::*;
+    use crate::attempt::fake::{watched, Fake};
+
+    fn board() -> Arc<Mutex<Board>> {
+        Arc::new(Mutex::new(Board::new(vec![("a".into(), "fake")])))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_fast_until_ready_then_every_interval_and_notices_a_loss() {
+        let (mut fake, attempts) = Fake::new(Some(Duration::from_millis(1000)));
+        fake.down_at = Some(Duration::from_secs(9));
+        let board = board();
+        let opts = Options {
+            attempt_timeout: Duration::from_secs(5),
+            schedule: Schedule::Adaptive,
+            interval: Duration::from_secs(2),
+        };
+        let redactor = Redactor::new(Vec::new());
+        let task = tokio::spawn(monitor(
+            0,
+            watched("a", fake),
+            opts,
+            board.clone(),
+            redactor,
+        ));
+        // Every 80 ms at first: attempts at 0, 80, ..., 960 fail, 1040 passes.
+        tokio::time::sleep(Duration::from_millis(1050)).await;
+        assert!(board.lock().unwrap().entries[0].ready);
+        assert_eq!(attempts.load(SeqCst), 14);
+        // Then every interval: 3040, 5040 and 7040.
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(attempts.load(SeqCst), 17);
+        assert!(board.lock().unwrap().all_ready());
+        // Down from 9 s: the check at 9040 notices; start-up stays latched.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let b = board.lock().unwrap();
+        assert!(!b.entries[0].ready && b.started);
+        assert_eq!(b.entries[0].last.as_ref().unwrap().reason, "not yet");
+        drop(b);
+        task.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_schedule_is_capped_at_the_interval_and_hung_checks_end_at_the_attempt_timeout()
+    {
+        let (mut fake, attempts) = Fake::new(None);
+        fake.hang = true;
+        let board = board();
+        let opts = Options {
+            attempt_timeout: Duration::from_millis(500),
+            schedule: Schedule::Fixed(Duration::from_secs(30)),
+            interval: Duration::from_secs(2),
+        };
+        let redactor = Redactor::new(Vec::new());
+        let task = tokio::spawn(monitor(
+            0,
+            watched("a", fake),
+            opts,
+            board.clone(),
+            redactor,
+        ));
+        // Attempts at 0, 2, 4 and 6 s, each cut at 500 ms.
+        tokio::time::sleep(Duration::from_millis(6600)).await;
+        assert_eq!(attempts.load(SeqCst), 4);
+        let b = board.lock().unwrap();
+        let last = b.entries[0].last.as_ref().unwrap();
+        assert_eq!(last.reason, "no answer within 500ms");
+        assert!(!b.started);
+        drop(b);
+        task.abort();
     }
 }

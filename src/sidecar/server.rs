@@ -21,15 +21,15 @@ use tokio::net::TcpListener;
 use super::board::Board;
 
 /// What the handlers share.
-pub struct Shared {
-    pub board: Arc<Mutex<Board>>,
+pub(crate) struct Shared {
+    pub(crate) board: Arc<Mutex<Board>>,
     /// `/livez` fails when a target has not finished a check for this long.
-    pub stale_after: Duration,
+    pub(crate) stale_after: Duration,
 }
 
 /// Serves until `stop` resolves, then stops accepting and gives in-flight
 /// responses up to `grace` to finish.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     shared: Arc<Shared>,
     stop: impl Future<Output = ()>,

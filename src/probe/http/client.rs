@@ -3,18 +3,13 @@
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use super::{err, ConfigError};
-use crate::duration::shorten;
-
-/// TLS settings shared by the HTTP and ClickHouse clients.
-pub(super) struct ClientTls<'a> {
-    pub(super) ca_pem: Option<&'a [u8]>,
-    pub(super) insecure: bool,
-}
+use crate::options::{err, ConfigError};
+use crate::probe::tls::Tls;
+use crate::text::shorten;
 
 /// Builds a client once; attempts only send requests on it.
-pub(super) fn build_client(
-    tls: &ClientTls,
+pub(crate) fn build_client(
+    tls: &Tls,
     headers: HeaderMap,
     redirect: reqwest::redirect::Policy,
 ) -> Result<reqwest::Client, ConfigError> {
@@ -24,7 +19,7 @@ pub(super) fn build_client(
         .redirect(redirect)
         .pool_max_idle_per_host(1)
         .danger_accept_invalid_certs(tls.insecure);
-    if let Some(pem) = tls.ca_pem {
+    if let Some(pem) = &tls.ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
             builder = builder.add_root_certificate(cert);
         }

@@ -1,0 +1,97 @@
+//! The plan: every target, the user's and a preset's, with its probe built,
+//! what it must satisfy in words, its hints, and where it came from. One
+//! list of one type; the modes take it apart.
+
+use crate::attempt::Watched;
+use crate::not_ready::Hints;
+use crate::options::{err, ConfigError, Given};
+use crate::preset::Preset;
+use crate::probe::{Planner, Probe, Target};
+use crate::text::shorten;
+
+/// One target, ready to be checked.
+pub(crate) struct Planned {
+    pub(crate) target: Target,
+    pub(crate) probe: Probe,
+    /// What it must satisfy, for `--print-config`.
+    pub(crate) description: String,
+    pub(crate) hints: Hints,
+    /// The preset that added it, if one did.
+    pub(crate) preset: Option<&'static str>,
+}
+
+impl Planned {
+    /// The target as the engine sees it.
+    pub(crate) fn watched(self) -> Watched<Probe> {
+        Watched {
+            name: self.target.to_string(),
+            kind: self.target.kind.label(),
+            check: self.probe,
+            hints: self.hints,
+        }
+    }
+}
+
+/// Targets as given, parsed, with the name errors use for each.
+pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, ConfigError> {
+    let mut targets = Vec::new();
+    for (n, Given { value: raw, origin }) in given.into_iter().enumerate() {
+        if raw.chars().count() > 4096 {
+            return err(
+                &format!("{origin} #{}", n + 1),
+                "is longer than 4096 characters",
+            );
+        }
+        match Target::parse(&raw) {
+            Ok(t) => {
+                let name = format!("{origin} #{} ({t})", n + 1);
+                targets.push((t, name));
+            }
+            Err(why) => {
+                // The raw value may hold a password: name it by position.
+                // Only something like `db:5432` is safe to echo.
+                let shown = if raw.contains("//") || raw.contains(['@', '?', '#']) {
+                    String::new()
+                } else {
+                    format!(" {:?}", shorten(&raw))
+                };
+                return err(&format!("{origin} #{}{shown}", n + 1), why);
+            }
+        }
+    }
+    Ok(targets)
+}
+
+/// Builds every target's probe: the user's first, then the preset's.
+pub(super) fn plan(
+    planner: &Planner,
+    targets: Vec<(Target, String)>,
+    preset: Option<Preset>,
+) -> Result<Vec<Planned>, ConfigError> {
+    let mut plan = Vec::new();
+    for (target, origin) in targets {
+        let (probe, description) = planner.plan(&target, None, &origin)?;
+        plan.push(Planned {
+            target,
+            probe,
+            description,
+            hints: Hints::GENERIC,
+            preset: None,
+        });
+    }
+    let Some(preset) = preset else {
+        return Ok(plan);
+    };
+    for added in preset.targets {
+        let origin = format!("--preset {} ({})", preset.name, added.target);
+        let (probe, description) = planner.plan(&added.target, Some(&added.extra), &origin)?;
+        plan.push(Planned {
+            target: added.target,
+            probe,
+            description,
+            hints: added.hints,
+            preset: Some(preset.name),
+        });
+    }
+    Ok(plan)
+}

@@ -1,0 +1,166 @@
+//! HTTP probe: ready when the response matches the expectations (status set,
+//! JSON pointer values, body substring). One client is built for all HTTP
+//! targets, so keep-alive connections are reused between attempts and TLS
+//! roots are loaded once. The body read is capped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
+use url::Url;
+
+use super::expect::{same_version, Expect};
+use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::text::{error_chain, excerpt};
+
+/// At most this much of a body is read.
+const BODY_CAP: usize = 1024 * 1024;
+
+pub(crate) struct HttpProbe {
+    client: Client,
+    url: Url,
+    expect: Arc<Expect>,
+}
+
+impl HttpProbe {
+    pub(crate) fn new(client: Client, url: Url, expect: Arc<Expect>) -> Self {
+        HttpProbe {
+            client,
+            url,
+            expect,
+        }
+    }
+
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let mut response = self
+            .client
+            .get(self.url.clone())
+            .timeout(budget)
+            .send()
+            .await
+            .map_err(|e| classify(e, budget))?;
+        let status = response.status();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, budget))? {
+            let room = BODY_CAP - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8_lossy(&body);
+        if !self.expect.status.contains(status.as_u16()) {
+            let mut reason = format!("HTTP {}, want {}", show_status(status), self.expect.status);
+            reason.push_str(&body_note(&text));
+            return Err(NotReady::new(Class::Response, reason).hint(status_hint(status)));
+        }
+        if let Some(needle) = &self.expect.body {
+            if !text.contains(needle.as_str()) {
+                let within = if truncated { " in its first 1 MiB" } else { "" };
+                return Err(NotReady::new(
+                    Class::Response,
+                    format!(
+                        "body does not contain {needle:?}{within}{}",
+                        body_note(&text)
+                    ),
+                ));
+            }
+        }
+        if !self.expect.json.is_empty() || self.expect.version.is_some() {
+            let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                let why = if truncated {
+                    "body is larger than 1 MiB".to_string()
+                } else {
+                    format!("body is not JSON ({e})")
+                };
+                NotReady::new(Class::Response, format!("{why}: {}", excerpt(&text)))
+            })?;
+            for expect in &self.expect.json {
+                expect
+                    .check(&doc)
+                    .map_err(|reason| NotReady::new(Class::Response, reason))?;
+            }
+            if let Some(want) = &self.expect.version {
+                let have = doc.pointer("/version").and_then(serde_json::Value::as_str);
+                match have {
+                    Some(have) if same_version(have, want) => {}
+                    Some(have) => {
+                        return Err(NotReady::new(Class::Version, format!("the service runs version {have}, this gate expects {want}"))
+                            .hint("deploy web and worker from one release (the same image tag); a rolling upgrade settles by itself"))
+                    }
+                    None => {
+                        return Err(NotReady::new(Class::Version, format!("the response has no \"version\", this gate expects {want}"))
+                            .hint("point the gate at the health endpoint that reports the version (e.g. /api/public/health)"))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn show_status(status: StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+fn status_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "the path is wrong, or another service answers on this port",
+        401 | 403 => "the endpoint wants credentials: pass them with --http-header",
+        300..=399 => "a redirect was not followed to a matching answer: point at the final URL",
+        500..=599 => "the service is up but says it is not healthy: check its logs",
+        _ => "the service answers, but not with an accepted status (see --http-status)",
+    }
+}
+
+/// " (body: ...)" with an excerpt, or nothing for a blank body.
+fn body_note(text: &str) -> String {
+    match text.trim().is_empty() {
+        true => String::new(),
+        false => format!(" (body: {})", excerpt(text)),
+    }
+}
+
+/// Turns a reqwest error into a reason, without the URL (which the target
+/// line already shows, redacted).
+pub(crate) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
+    if err.is_timeout() {
+        return NotReady::timeout(budget);
+    }
+    let is_redirect = err.is_redirect();
+    let chain = error_chain(&err.without_url());
+    let lower = chain.to_ascii_lowercase();
+    if is_redirect {
+        return NotReady::new(Class::Response, format!("too many redirects ({chain})"))
+            .hint("the endpoint redirects in a loop: point at the final URL");
+    }
+    if lower.contains("certificate")
+        || lower.contains("tls") && lower.contains("invalid")
+        || lower.contains("unknownissuer")
+    {
+        return NotReady::new(Class::Tls, format!("TLS verification failed: {chain}"))
+            .hint("the server's certificate is not trusted: pass its CA with --ca-file (or fix the host name)");
+    }
+    if is_dns_error(&lower) {
+        return dns("host", &chain);
+    }
+    if lower.contains("connection refused") {
+        return NotReady::new(Class::Refused, "connection refused")
+            .hint("nothing listens there yet: is the server up, and are the host and port right?");
+    }
+    if lower.contains("end of file before message length reached")
+        || lower.contains("connection closed before message completed")
+        || lower.contains("incomplete message")
+        || lower.contains("connection reset")
+    {
+        return NotReady::new(Class::Other, "the connection closed before the whole response arrived")
+            .hint("the server, or a proxy in between, dropped the connection mid-response: check its logs and restarts");
+    }
+    NotReady::new(Class::Other, format!("request failed: {chain}"))
+}

@@ -1,0 +1,70 @@
+//! How PostgreSQL says no: SQLSTATEs, I/O and TLS errors turned into a
+//! reason class, a one-line reason and a hint. Authentication and unknown
+//! databases are permanent (`--fail-fast`); shutdown and recovery are not.
+
+use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::text::error_chain;
+
+/// Classifies an error from connecting or querying.
+pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> NotReady {
+    match err {
+        sqlx::Error::Io(io) if is_tls_error(&io.to_string()) => tls(&io.to_string()),
+        sqlx::Error::Io(io) => NotReady::from_io(&io, what),
+        sqlx::Error::Tls(e) => tls(&error_chain(&*e)),
+        sqlx::Error::Database(db_err) => match db_err.code().as_deref() {
+            Some("28P01" | "28000") => NotReady::new(
+                Class::Auth,
+                format!("login as {user:?} rejected: {}", db_err.message()),
+            )
+            .hint("check the user and password in the URL (and pg_hba.conf for this client)"),
+            Some("3D000") => NotReady::new(
+                Class::UnknownDatabase,
+                format!("database {:?} does not exist", db.unwrap_or(user)),
+            )
+            .hint("check the database name in the URL, or create the database"),
+            _ => database_error(&*db_err, "query failed"),
+        },
+        sqlx::Error::PoolTimedOut => NotReady::new(Class::Timeout, format!("{what}: timed out")),
+        other => {
+            let text = error_chain(&other);
+            if is_dns_error(&text) {
+                dns(what, &text)
+            } else if is_tls_error(&text) {
+                tls(&text)
+            } else {
+                NotReady::new(Class::Other, format!("{what}: {text}"))
+            }
+        }
+    }
+}
+
+fn is_tls_error(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate") || t.contains("tls") || t.contains("unknownissuer")
+}
+
+fn tls(detail: &str) -> NotReady {
+    NotReady::new(Class::Tls, format!("TLS failed: {detail}"))
+        .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
+}
+
+pub(super) fn database_error(db: &dyn sqlx::error::DatabaseError, context: &str) -> NotReady {
+    let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+    let message = db.message();
+    match code.as_str() {
+        "53300" => NotReady::new(Class::TooManyConnections, format!("server refused: {message}"))
+            .hint("the server is at max_connections; backing off so the app can connect"),
+        "57P03" => NotReady::new(Class::Starting, format!("server is not accepting connections yet: {message}"))
+            .hint("PostgreSQL is starting up, shutting down or recovering; wait"),
+        "57P01" | "57P02" => NotReady::new(Class::Starting, format!("server is shutting down: {message}")),
+        "57014" => NotReady::new(Class::Timeout, format!("{context}: statement timed out"))
+            .hint("the query is slow or waits for a lock: check for long transactions"),
+        "42P01" => NotReady::new(Class::Schema, format!("{context}: {message}"))
+            .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
+        "42501" => NotReady::new(Class::Other, format!("{context}: {message}"))
+            .hint("the user lacks privileges: GRANT SELECT on what the check reads"),
+        "25006" => NotReady::new(Class::Other, format!("{context}: {message}"))
+            .hint("--sql runs read-only; make it a SELECT that returns true when ready"),
+        _ => NotReady::new(Class::Other, format!("{context}: {message} (SQLSTATE {code})")),
+    }
+}

@@ -1,0 +1,294 @@
+//! PostgreSQL targets (`postgres://`, `postgresql://`): ready when a login
+//! succeeds and the schema is there: required tables, finished Prisma
+//! migrations, an optional read-only custom check. This room owns their URL
+//! rules and connect options (`url`), the flags that apply to them, the
+//! probe's session (`session`), its SQL (`sql`) and how errors read
+//! (`errors`).
+
+mod errors;
+mod session;
+mod sql;
+mod url;
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use self::url::{connect_options, MAX_ATTEMPT_TIMEOUT};
+pub(crate) use session::PostgresProbe;
+
+use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
+use crate::text::shorten;
+
+const TABLES: Opt = Opt {
+    flag: Some("--table"),
+    short: None,
+    var: "READYGATE_TABLES",
+    takes: Takes::List("NAME", Split::CommaOrWhitespace),
+    help:
+        "PostgreSQL: this table must exist (schema.name, or name through search_path); repeatable",
+};
+const PRISMA: Opt = Opt {
+    flag: Some("--prisma-migrations"),
+    short: None,
+    var: "READYGATE_PRISMA_MIGRATIONS",
+    takes: Takes::Switch,
+    help: "PostgreSQL: Prisma migrations must be complete (none failed or running, one applied)",
+};
+const MIGRATIONS: Opt = Opt {
+    flag: Some("--migration"),
+    short: None,
+    var: "READYGATE_MIGRATIONS",
+    takes: Takes::List("NAME", Split::CommaOrWhitespace),
+    help: "PostgreSQL: this Prisma migration must be applied; repeatable",
+};
+const MIGRATIONS_DIR: Opt = Opt {
+    flag: Some("--prisma-migrations-dir"),
+    short: None,
+    var: "READYGATE_PRISMA_MIGRATIONS_DIR",
+    takes: Takes::Value("DIR"),
+    help: "PostgreSQL: every migration in this prisma/migrations directory must be applied",
+};
+const SQL: Opt = Opt {
+    flag: Some("--sql"),
+    short: None,
+    var: "READYGATE_SQL",
+    takes: Takes::Value("QUERY"),
+    help: "PostgreSQL: this query must return true; runs read-only with a statement timeout",
+};
+
+pub(crate) const OPTIONS: &[&Opt] = &[&TABLES, &PRISMA, &MIGRATIONS, &MIGRATIONS_DIR, &SQL];
+
+const KINDS: &str = "postgres://";
+
+/// What a PostgreSQL target URL must hold: a host, or a `host=` socket.
+pub(crate) fn check_url(url: &::url::Url, has_host: bool) -> Result<(), String> {
+    let socket = url.query_pairs().any(|(k, _)| k == "host");
+    if !has_host && !socket {
+        return Err("needs a host, e.g. postgres://user:pass@db:5432/app".into());
+    }
+    Ok(())
+}
+
+/// A table name: `schema.name`, or `name` looked up through `search_path`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TableName {
+    pub(crate) schema: Option<String>,
+    pub(crate) name: String,
+}
+
+impl TableName {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        let (schema, name) = match raw.split_once('.') {
+            Some((s, n)) => (Some(s.to_string()), n.to_string()),
+            None => (None, raw.to_string()),
+        };
+        // Invisible characters (zero-width, bidi controls) come from copy
+        // and paste, not from migrations: a table that nobody will create.
+        let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}');
+        let bad = |part: &str| {
+            part.is_empty()
+                || part.len() > 63
+                || part.contains(|c: char| c == '.' || c.is_control() || invisible(c))
+        };
+        if bad(&name) || schema.as_deref().is_some_and(bad) {
+            return Err(format!(
+                "{:?} is not a table name; write name or schema.name (at most 63 bytes each, no control or invisible characters)",
+                shorten(raw)
+            ));
+        }
+        Ok(TableName { schema, name })
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{s}.{}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
+/// What must hold, beyond a successful login, for PostgreSQL to be ready.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Requirements {
+    pub(crate) tables: Vec<TableName>,
+    /// `--prisma-migrations`: no failed or running migration, at least one applied.
+    pub(crate) prisma: bool,
+    /// Migrations that must be applied (`--migration`, `--prisma-migrations-dir`).
+    pub(crate) migrations: Vec<String>,
+    /// `--sql`: must return true in the first column of its first row.
+    pub(crate) sql: Option<String>,
+}
+
+impl Requirements {
+    fn needs_prisma_table(&self) -> bool {
+        self.prisma || !self.migrations.is_empty()
+    }
+
+    /// Reads the flags; `present` says whether there is a PostgreSQL target.
+    pub(crate) fn read(m: &Merge, present: bool) -> Result<Requirements, ConfigError> {
+        let mut req = Requirements::default();
+        for given in m.list(&TABLES)? {
+            applies_to(given.origin, present, KINDS)?;
+            req.tables
+                .push(TableName::parse(&given.value).or_else(|e| err(given.origin, e))?);
+        }
+        req.prisma = m.switch(&PRISMA)?;
+        if req.prisma {
+            applies_to("--prisma-migrations", present, KINDS)?;
+        }
+        for given in m.list(&MIGRATIONS)? {
+            applies_to(given.origin, present, KINDS)?;
+            if given.value.len() > 255 {
+                return err(given.origin, "names a migration longer than 255 characters");
+            }
+            req.migrations.push(given.value);
+        }
+        if let Some(dir) = m.value(&MIGRATIONS_DIR)? {
+            applies_to(dir.origin, present, KINDS)?;
+            req.migrations.extend(
+                prisma_migrations_in(Path::new(&dir.value)).or_else(|e| err(dir.origin, e))?,
+            );
+        }
+        if let Some(sql) = m.value(&SQL)? {
+            applies_to(sql.origin, present, KINDS)?;
+            if sql.value.contains('\0') {
+                return err(sql.origin, "contains a NUL byte");
+            }
+            req.sql = Some(sql.value);
+        }
+        Ok(req)
+    }
+
+    /// These requirements and a preset's, together.
+    fn with(&self, extra: &Extra) -> Requirements {
+        let mut req = self.clone();
+        for table in &extra.tables {
+            if !req.tables.contains(table) {
+                req.tables.push(table.clone());
+            }
+        }
+        req.prisma |= extra.prisma;
+        req
+    }
+
+    fn describe(&self) -> String {
+        let mut parts = vec!["login works, not in recovery".to_string()];
+        if !self.tables.is_empty() {
+            let tables: Vec<String> = self.tables.iter().map(ToString::to_string).collect();
+            parts.push(format!("tables exist: {}", tables.join(", ")));
+        }
+        if self.prisma {
+            parts.push("Prisma migrations complete".into());
+        }
+        if !self.migrations.is_empty() {
+            parts.push(format!(
+                "migrations applied: {}",
+                self.migrations.join(", ")
+            ));
+        }
+        if let Some(sql) = &self.sql {
+            parts.push(format!("--sql is true: {sql}"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// What a preset adds to one of its PostgreSQL targets.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) tables: Vec<TableName>,
+    pub(crate) prisma: bool,
+}
+
+/// Plans PostgreSQL targets.
+pub(crate) struct Planner {
+    plain: Arc<Requirements>,
+    attempt_timeout: Duration,
+}
+
+impl Planner {
+    pub(crate) fn new(req: Requirements, attempt_timeout: Duration) -> Planner {
+        Planner {
+            plain: Arc::new(req),
+            attempt_timeout,
+        }
+    }
+
+    /// The probe for one target and what it must satisfy, in words;
+    /// `origin` names the target in errors.
+    pub(crate) fn plan(
+        &self,
+        url: &::url::Url,
+        extra: Option<&Extra>,
+        origin: &str,
+    ) -> Result<(PostgresProbe, String), ConfigError> {
+        let options = connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
+        let req = match extra {
+            None => self.plain.clone(),
+            Some(extra) => Arc::new(self.plain.with(extra)),
+        };
+        let description = req.describe();
+        Ok((PostgresProbe::new(options, req), description))
+    }
+}
+
+/// The migration names in a Prisma `prisma/migrations` directory: every
+/// subdirectory that holds a `migration.sql`, sorted as Prisma applies them.
+fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("{:?} cannot be read ({e})", dir.display().to_string()))?;
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        if entry.path().join("migration.sql").is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    if names.is_empty() {
+        return Err(format!(
+            "{:?} holds no migration (no */migration.sql); point it at prisma/migrations",
+            dir.display().to_string()
+        ));
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Erases a future's type behind `dyn Send`. sqlx's futures borrow the
+/// connection in ways rustc cannot prove `Send` for every lifetime once they
+/// are nested in a generic caller (rust-lang/rust#102211); boxing each one at
+/// its call site, where the lifetimes are concrete, sidesteps that.
+fn boxed<'a, T>(
+    fut: impl Future<Output = T> + Send + 'a,
+) -> Pin<Box<dyn Future<Output = T> + Send + 'a>> {
+    Box::pin(fut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert_eq!(
+            TableName::parse("users").unwrap(),
+            TableName {
+                schema: None,
+                name: "users".into()
+            }
+        );
+        assert_eq!(
+            TableName::parse("app.users").unwrap().to_string(),
+            "app.users"
+        );
+        for bad in ["", ".x", "x.", "a.b.c", &"x".repeat(64)] {
+            assert!(TableName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! The PostgreSQL probe's session: one connection kept between attempts,
+//! idle and never inside a transaction, so it holds no lock a migration
+//! could wait on. It gives the connection back when the server is close to
+//! `max_connections`, and the wait loop backs off when the server refuses
+//! with "too many connections", so a fleet of gates cannot starve the app
+//! it waits for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection;
+
+use super::errors::classify;
+use super::sql::{self, custom_check, judge_prisma, Status};
+use super::{boxed, Requirements};
+use crate::not_ready::{Class, NotReady};
+use crate::text::noun_verb;
+
+pub(crate) struct PostgresProbe {
+    options: PgConnectOptions,
+    what: String,
+    req: Arc<Requirements>,
+    conn: Option<Session>,
+    /// Sidecar mode: checked again after it is ready, so keep the connection.
+    monitoring: bool,
+}
+
+/// A kept connection and what its session looked like when it was opened.
+struct Session {
+    conn: PgConnection,
+    /// Read-only default, statement timeout, role and "not inside a
+    /// transaction", as first seen; a `--sql` that changes them loses the
+    /// connection.
+    baseline: Option<String>,
+    /// `_prisma_migrations` was seen, so the Prisma columns can be asked
+    /// for in the same statement as the rest.
+    prisma_table: bool,
+    /// The last count of free connection slots: when, how many, of how many.
+    slots: Option<SlotCount>,
+}
+
+#[derive(Clone, Copy)]
+struct SlotCount {
+    at: tokio::time::Instant,
+    free: i32,
+    max_connections: i32,
+}
+
+impl SlotCount {
+    fn crowded(self) -> bool {
+        self.free < crowded_below(self.max_connections)
+    }
+
+    /// Due for counting again: a second old, or close to crowded.
+    fn stale(self) -> bool {
+        self.at.elapsed() >= COUNT_SLOTS_EVERY
+            || self.free < 2 * crowded_below(self.max_connections)
+    }
+}
+
+/// Counting free slots reads every backend's status (pg_stat_activity),
+/// most of an attempt's cost on a busy server: 100 gates polling every
+/// 80 ms would spend a core on it. Once a second is enough to decide
+/// whether to keep a connection, except when the last count was close to
+/// crowded: then every attempt counts, or a fleet starting at once would
+/// overshoot (each gate counted before the last ones arrived).
+const COUNT_SLOTS_EVERY: Duration = Duration::from_secs(1);
+
+/// Fewer free slots than this and the gate gives its connection back: a
+/// tenth of `max_connections`, at least 3.
+fn crowded_below(max_connections: i32) -> i32 {
+    (max_connections / 10).max(3)
+}
+
+/// The result of one attempt on an open connection.
+struct Attempt {
+    result: Result<(), NotReady>,
+    /// Whether the connection is healthy and may be kept for the next attempt.
+    keep: bool,
+}
+
+impl Attempt {
+    fn drop_with(e: NotReady) -> Attempt {
+        Attempt {
+            result: Err(e),
+            keep: false,
+        }
+    }
+}
+
+impl PostgresProbe {
+    pub(crate) fn new(options: PgConnectOptions, req: Arc<Requirements>) -> Self {
+        let what = match options.get_socket() {
+            Some(path) => path.display().to_string(),
+            None => format!("{}:{}", options.get_host(), options.get_port()),
+        };
+        PostgresProbe {
+            options,
+            what,
+            req,
+            conn: None,
+            monitoring: false,
+        }
+    }
+
+    /// Keeps the connection after a successful check too (sidecar mode).
+    pub(crate) fn keep_when_ready(&mut self) {
+        self.monitoring = true;
+    }
+
+    pub(crate) async fn check(&mut self, _budget: Duration) -> Result<(), NotReady> {
+        let reused = self.conn.is_some();
+        let result = boxed(self.check_on_session()).await;
+        match result {
+            // The kept connection had died (server restart, idle timeout,
+            // terminated backend): that says nothing about the server now.
+            Err(e)
+                if reused
+                    && self.conn.is_none()
+                    && matches!(e.class, Class::Refused | Class::Starting) =>
+            {
+                boxed(self.check_on_session()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn check_on_session(&mut self) -> Result<(), NotReady> {
+        // Taken out, so a cancelled attempt drops (closes) the connection.
+        let mut session = match self.conn.take() {
+            Some(session) => session,
+            None => match boxed(PgConnection::connect_with(&self.options)).await {
+                Ok(conn) => Session {
+                    conn,
+                    baseline: None,
+                    prisma_table: false,
+                    slots: None,
+                },
+                Err(e) => return Err(self.classify(e)),
+            },
+        };
+        let Attempt { result, keep } = boxed(self.attempt(&mut session)).await;
+        if keep {
+            self.conn = Some(session);
+        } else {
+            // Ready targets are not checked again; say goodbye properly.
+            let _ = tokio::time::timeout(Duration::from_millis(200), session.conn.close()).await;
+        }
+        result
+    }
+
+    async fn attempt(&self, session: &mut Session) -> Attempt {
+        let status = match boxed(self.read_status(session)).await {
+            Ok(status) => status,
+            Err(dropped) => return dropped,
+        };
+        // Keep the connection only while the server has room for the app.
+        if let Some(free) = status.free_slots {
+            session.slots = Some(SlotCount {
+                at: tokio::time::Instant::now(),
+                free,
+                max_connections: status.max_connections,
+            });
+        }
+        let crowded = session.slots.is_some_and(SlotCount::crowded);
+        boxed(self.judge(session, status, crowded)).await
+    }
+
+    /// Reads the server's status; an error is the attempt's end.
+    async fn read_status(&self, session: &mut Session) -> Result<Status, Attempt> {
+        let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
+        let count = session.slots.is_none_or(SlotCount::stale);
+        let mut status = match boxed(sql::status(
+            &mut session.conn,
+            &self.req,
+            with_prisma,
+            count,
+        ))
+        .await
+        {
+            Ok(status) => status,
+            Err(e) => return Err(Attempt::drop_with(self.classify(e))),
+        };
+        if self.req.needs_prisma_table() && status.has_prisma_table && !with_prisma {
+            // Just appeared: ask again with the Prisma columns, this once.
+            session.prisma_table = true;
+            status = match boxed(sql::status(&mut session.conn, &self.req, true, count)).await {
+                Ok(status) => status,
+                Err(e) => return Err(Attempt::drop_with(self.classify(e))),
+            };
+        }
+        match &session.baseline {
+            None => session.baseline = Some(status.session.clone()),
+            Some(seen) if self.req.sql.is_some() && *seen != status.session => {
+                return Err(Attempt::drop_with(
+                    NotReady::new(Class::Other, "--sql changed the session (read-only default, timeouts, search_path or role)")
+                        .hint("make --sql a single SELECT that returns true when ready; readygate reconnects meanwhile"),
+                ))
+            }
+            Some(_) => {}
+        }
+        Ok(status)
+    }
+
+    /// Judges a status: recovery, failed migrations, missing tables,
+    /// `--sql`; `crowded` decides whether the connection is kept.
+    async fn judge(&self, session: &mut Session, status: Status, crowded: bool) -> Attempt {
+        let fail = move |e: NotReady| Attempt {
+            result: Err(NotReady { crowded, ..e }),
+            keep: !crowded,
+        };
+        if status.in_recovery {
+            // Not kept: after a failover, a new connection finds the new primary.
+            return Attempt::drop_with(
+                NotReady::new(
+                    Class::Starting,
+                    "server is in recovery (a standby, or still replaying WAL)",
+                )
+                .hint("point the URL at the primary, which the migrations write to"),
+            );
+        }
+        // A failed migration is the root cause of any table still missing.
+        let prisma = match (&status.prisma, self.req.needs_prisma_table()) {
+            (_, false) => Ok(()),
+            (Some(prisma), true) => judge_prisma(&self.req, prisma),
+            (None, true) => Err(NotReady::new(Class::Schema, "table \"_prisma_migrations\" does not exist")
+                .hint("no Prisma migration has run yet: check the migrating service's logs for `prisma migrate deploy`")),
+        };
+        if let Err(failed) = &prisma {
+            if failed.class == Class::FailedMigration {
+                return fail(failed.clone());
+            }
+        }
+        if !status.missing_tables.is_empty() {
+            let names: Vec<String> = status
+                .missing_tables
+                .iter()
+                .map(|t| format!("\"{t}\""))
+                .collect();
+            let (noun, verb) = noun_verb(names.len(), "table");
+            return fail(
+                NotReady::new(Class::Schema, format!("{noun} {} {verb} not exist", names.join(", ")))
+                    .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
+            );
+        }
+        if let Err(not_ready) = prisma {
+            return fail(not_ready);
+        }
+        if let Some(sql) = &self.req.sql {
+            match boxed(custom_check(&mut session.conn, sql, |e| self.classify(e))).await {
+                Ok(()) => {}
+                // Anything but a boolean row may have been a statement that
+                // changed the session (BEGIN, SET ...): do not keep it.
+                Err((not_ready, keep)) => {
+                    return Attempt {
+                        keep: keep && !crowded,
+                        result: Err(NotReady {
+                            crowded,
+                            ..not_ready
+                        }),
+                    }
+                }
+            }
+        }
+        Attempt {
+            result: Ok(()),
+            keep: self.monitoring && !crowded,
+        }
+    }
+
+    fn classify(&self, err: sqlx::Error) -> NotReady {
+        classify(
+            err,
+            &self.what,
+            self.options.get_username(),
+            self.options.get_database(),
+        )
+    }
+}

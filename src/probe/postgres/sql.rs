@@ -1,0 +1,195 @@
+//! The SQL of an attempt: one statement that reads the tables, the
+//! server's state and, once `_prisma_migrations` exists, the migrations; the
+//! judgement of Prisma's table; and `--sql`, run read-only under the
+//! session's statement timeout.
+
+use sqlx::postgres::PgConnection;
+use sqlx::Row;
+
+use super::errors::database_error;
+use super::{boxed, Requirements, TableName};
+use crate::not_ready::{Class, NotReady};
+
+pub(super) struct Status {
+    pub(super) missing_tables: Vec<TableName>,
+    pub(super) has_prisma_table: bool,
+    pub(super) in_recovery: bool,
+    pub(super) max_connections: i32,
+    /// Counted at most once a second (`COUNT_SLOTS_EVERY`), else `None`.
+    pub(super) free_slots: Option<i32>,
+    pub(super) session: String,
+    pub(super) prisma: Option<Prisma>,
+}
+
+pub(super) struct Prisma {
+    pub(super) applied: i64,
+    pub(super) unfinished: Option<String>,
+    pub(super) logs: Option<String>,
+    pub(super) missing: Vec<String>,
+}
+
+macro_rules! status_columns {
+    () => {
+        "SELECT
+  ARRAY(SELECT t.i FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(s, n, i)
+        WHERE NOT EXISTS (
+          SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+          WHERE c.relname = t.n AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+            AND CASE WHEN t.s = '' THEN ns.nspname = ANY (pg_catalog.current_schemas(false)) ELSE ns.nspname = t.s END)),
+  EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace ns ON ns.oid = c.relnamespace
+          WHERE c.relname = '_prisma_migrations' AND ns.nspname = ANY (pg_catalog.current_schemas(false))),
+  pg_catalog.pg_is_in_recovery(),
+  pg_catalog.current_setting('max_connections')::int4,
+  CASE WHEN $3 THEN (pg_catalog.current_setting('max_connections')::int4
+   - pg_catalog.current_setting('superuser_reserved_connections')::int4
+   - coalesce(pg_catalog.current_setting('reserved_connections', true)::int4, 0)
+   - (SELECT count(*) FROM pg_catalog.pg_stat_get_activity(NULL) a
+      WHERE a.backend_type = 'client backend'))::int4 END,
+  concat_ws('|', pg_catalog.current_setting('default_transaction_read_only'),
+            pg_catalog.current_setting('statement_timeout'),
+            pg_catalog.current_setting('idle_in_transaction_session_timeout'),
+            pg_catalog.current_setting('search_path'), current_user = session_user)"
+    };
+}
+
+const STATUS_SQL: &str = status_columns!();
+
+/// The same, plus the Prisma columns; only sent once `_prisma_migrations`
+/// exists, since a missing table fails the whole statement.
+const STATUS_WITH_PRISMA_SQL: &str = concat!(
+    status_columns!(),
+    ",
+  (SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL),
+  f.migration_name,
+  f.logs,
+  ARRAY(SELECT m FROM unnest($4::text[]) AS m
+        WHERE NOT EXISTS (SELECT 1 FROM _prisma_migrations p
+                          WHERE p.migration_name = m AND p.finished_at IS NOT NULL AND p.rolled_back_at IS NULL))
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (SELECT migration_name, logs FROM _prisma_migrations
+                   WHERE finished_at IS NULL AND rolled_back_at IS NULL
+                   ORDER BY started_at LIMIT 1) AS f ON true"
+);
+
+/// One statement per attempt: the tables, the server's state and, once
+/// `_prisma_migrations` exists, the migrations.
+pub(super) async fn status(
+    conn: &mut PgConnection,
+    req: &Requirements,
+    with_prisma: bool,
+    count_slots: bool,
+) -> Result<Status, sqlx::Error> {
+    let schemas: Vec<String> = req
+        .tables
+        .iter()
+        .map(|t| t.schema.clone().unwrap_or_default())
+        .collect();
+    let names: Vec<String> = req.tables.iter().map(|t| t.name.clone()).collect();
+    let sql = if with_prisma {
+        STATUS_WITH_PRISMA_SQL
+    } else {
+        STATUS_SQL
+    };
+    let mut query = sqlx::query(sql).bind(schemas).bind(names).bind(count_slots);
+    if with_prisma {
+        query = query.bind(req.migrations.clone());
+    }
+    let row = boxed(query.fetch_one(&mut *conn)).await?;
+    let missing: Vec<i64> = row.try_get(0)?;
+    let prisma = if with_prisma {
+        Some(Prisma {
+            applied: row.try_get(6)?,
+            unfinished: row.try_get(7)?,
+            logs: row.try_get(8)?,
+            missing: row.try_get(9)?,
+        })
+    } else {
+        None
+    };
+    Ok(Status {
+        missing_tables: missing
+            .iter()
+            .filter_map(|&i| req.tables.get((i - 1) as usize))
+            .cloned()
+            .collect(),
+        has_prisma_table: row.try_get(1)?,
+        in_recovery: row.try_get(2)?,
+        max_connections: row.try_get(3)?,
+        free_slots: row.try_get(4)?,
+        session: row.try_get(5)?,
+        prisma,
+    })
+}
+
+pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotReady> {
+    if let Some(name) = p
+        .unfinished
+        .as_ref()
+        .filter(|n| req.prisma || p.missing.contains(n))
+    {
+        let first = p
+            .logs
+            .as_deref()
+            .and_then(|l| l.lines().map(str::trim).find(|l| !l.is_empty()));
+        return Err(match first {
+            Some(first) => NotReady::new(Class::FailedMigration, format!("migration {name} failed: {first}")).hint(format!(
+                "Prisma blocks later deploys until it is resolved (P3009): fix the cause, run `prisma migrate resolve --rolled-back {name}`, then redeploy the migrating service"
+            )),
+            None => NotReady::new(Class::Schema, format!("migration {name} is still running"))
+                .hint("wait for it; if it stays, the migrating process died: check its logs"),
+        });
+    }
+    if req.prisma && p.applied == 0 {
+        return Err(
+            NotReady::new(Class::Schema, "no Prisma migration has finished yet")
+                .hint("check the migrating service's logs for `prisma migrate deploy`"),
+        );
+    }
+    if let Some(first) = p.missing.first() {
+        let more = if p.missing.len() > 1 {
+            format!(" and {} more", p.missing.len() - 1)
+        } else {
+            String::new()
+        };
+        return Err(NotReady::new(Class::Schema, format!("migration {first}{more} not applied yet")).hint(
+            "the migrating service has not deployed this release's migrations: is it the same version, and did it start?",
+        ));
+    }
+    Ok(())
+}
+
+/// Runs `--sql` as one statement (the extended protocol refuses several)
+/// in the session's read-only transaction, under its statement timeout.
+/// The error says whether the connection may be kept.
+pub(super) async fn custom_check(
+    conn: &mut PgConnection,
+    sql: &str,
+    classify: impl Fn(sqlx::Error) -> NotReady,
+) -> Result<(), (NotReady, bool)> {
+    let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
+    let unsatisfied = |what: String| {
+        NotReady::new(Class::Schema, what).hint("the custom check is not satisfied yet")
+    };
+    match row {
+        Ok(Some(row)) => match row.try_get::<Option<bool>, _>(0) {
+            Ok(Some(true)) => Ok(()),
+            Ok(Some(false)) => Err((unsatisfied("--sql returned false".into()), true)),
+            Ok(None) => Err((unsatisfied("--sql returned NULL".into()), true)),
+            Err(e) => Err((
+                NotReady::new(
+                    Class::Other,
+                    format!("--sql's first column is not a boolean ({e})"),
+                )
+                .hint("make the query return true when ready, e.g. SELECT count(*) > 0 FROM ..."),
+                false,
+            )),
+        },
+        Ok(None) => Err((
+            NotReady::new(Class::Schema, "--sql returned no rows")
+                .hint("make --sql a single SELECT that returns one row with true when ready"),
+            false,
+        )),
+        Err(sqlx::Error::Database(db)) => Err((database_error(&*db, "--sql failed"), false)),
+        Err(other) => Err((classify(other), false)),
+    }
+}

@@ -1,0 +1,225 @@
+//! PostgreSQL connect options from a target URL: libpq's parameters that
+//! matter, Prisma's `schema`, and the session settings that make every
+//! session read-only and time-bounded. Files named in the URL are checked
+//! here, before any connection.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
+use sqlx::ConnectOptions;
+use url::Url;
+
+use crate::text::shorten;
+
+/// Prisma's own URL parameters, which are not libpq's: ignored here, except
+/// `schema` (the `search_path`) and `pgbouncer=true` (refused: see below).
+const PRISMA_PARAMS: &[&str] = &[
+    "connection_limit",
+    "pool_timeout",
+    "connect_timeout",
+    "socket_timeout",
+    "statement_cache_size",
+    "sslaccept",
+    "sslidentity",
+    "sslpassword",
+];
+
+/// `statement_timeout` and friends are 32-bit milliseconds on the server.
+pub(crate) const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Builds connect options from a target URL: libpq's parameters that matter
+/// (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, `host`, `port`, `user`,
+/// `password`, `dbname`, `application_name`, `options`) and Prisma's `schema`.
+/// What the URL leaves out comes from libpq's `PG*` variables, as with `psql`.
+/// Every session is read-only by default, and `attempt_timeout` bounds every
+/// statement and any open transaction.
+///
+/// `pgbouncer=true` is refused: PgBouncer in transaction mode rejects the
+/// startup options that make the session read-only and time-bounded, and
+/// splits sqlx's prepare and execute across server connections. The gate
+/// belongs on the direct URL the migrations use (Prisma's `DIRECT_URL`).
+pub(crate) fn connect_options(
+    url: &Url,
+    attempt_timeout: Duration,
+) -> Result<PgConnectOptions, String> {
+    use crate::probe::url_part::{decode_part as decode, no_nul};
+    let mut opts = PgConnectOptions::new_without_pgpass().application_name("readygate");
+    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
+        opts = opts.host(host.trim_start_matches('[').trim_end_matches(']'));
+    }
+    if let Some(port) = url.port() {
+        opts = opts.port(port);
+    }
+    if !url.username().is_empty() {
+        opts = opts.username(&decode("user name", url.username())?);
+    }
+    if let Some(password) = url.password() {
+        opts = opts.password(&decode("password", password)?);
+    }
+    let db = url.path().trim_start_matches('/');
+    if !db.is_empty() {
+        opts = opts.database(&decode("database name", db)?);
+    }
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for (key, value) in url.query_pairs() {
+        let value = no_nul(&format!("{key}= parameter"), value.into_owned())?;
+        match &*key {
+            "sslmode" => {
+                let mode = value.parse::<PgSslMode>().map_err(|_| {
+                    format!("has sslmode={:?}; use disable, allow, prefer, require, verify-ca or verify-full", shorten(&value))
+                })?;
+                opts = opts.ssl_mode(mode);
+            }
+            "sslrootcert" => {
+                readable(&value, "sslrootcert")?;
+                opts = opts.ssl_root_cert(&value);
+            }
+            "sslcert" => {
+                readable(&value, "sslcert")?;
+                opts = opts.ssl_client_cert(&value);
+            }
+            "sslkey" => {
+                readable(&value, "sslkey")?;
+                opts = opts.ssl_client_key(&value);
+            }
+            "host" if value.starts_with('/') => opts = opts.socket(&value),
+            "host" => opts = opts.host(&value),
+            "port" => {
+                opts = opts.port(value.parse().map_err(|_| "has a port= that is not a port number".to_string())?)
+            }
+            "user" => opts = opts.username(&value),
+            "password" => opts = opts.password(&value),
+            "dbname" => opts = opts.database(&value),
+            "application_name" => opts = opts.application_name(&value),
+            "options" => settings.extend(parse_options(&value)?),
+            "schema" => settings.push(("search_path".into(), quote_ident(&value))),
+            "pgbouncer" if value == "true" => {
+                return Err("has pgbouncer=true; point readygate at PostgreSQL directly (the URL the migrations use, e.g. Prisma's DIRECT_URL), not at PgBouncer".into())
+            }
+            "pgbouncer" => {}
+            k if PRISMA_PARAMS.contains(&k) => {}
+            other => {
+                return Err(format!(
+                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema",
+                    shorten(other)
+                ))
+            }
+        }
+    }
+    let ms = attempt_timeout
+        .as_millis()
+        .clamp(1, MAX_ATTEMPT_TIMEOUT.as_millis())
+        .to_string();
+    settings.push(("statement_timeout".into(), ms.clone()));
+    settings.push(("idle_in_transaction_session_timeout".into(), ms));
+    settings.push(("default_transaction_read_only".into(), "on".into()));
+    Ok(opts
+        .options(settings.iter().map(|(k, v)| (k.as_str(), escape_option(v))))
+        .log_statements(log::LevelFilter::Off)
+        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600)))
+}
+
+/// Parses libpq's `options` value: `-c key=value`, `-ckey=value` or
+/// `--key=value`, separated by unescaped spaces.
+fn parse_options(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => word.extend(chars.next()),
+            c if c.is_whitespace() => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+            }
+            c => word.push(c),
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let bad = || "has an options= value that is not -c key=value".to_string();
+    let mut settings = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(w) = words.next() {
+        let setting = match w.as_str() {
+            "-c" => words.next().ok_or_else(bad)?,
+            _ if w.starts_with("--") => w[2..].to_string(),
+            _ if w.starts_with("-c") => w[2..].to_string(),
+            _ => return Err(bad()),
+        };
+        let (k, v) = setting.split_once('=').ok_or_else(bad)?;
+        settings.push((k.replace('-', "_"), v.to_string()));
+    }
+    Ok(settings)
+}
+
+fn readable(path: &str, param: &str) -> Result<(), String> {
+    let text = std::fs::read(path)
+        .map_err(|e| format!("has {param}={path:?}, which cannot be read ({e})"))?;
+    if !text.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(format!("has {param}={path:?}, which holds no PEM data"));
+    }
+    Ok(())
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Startup `options` are split on spaces by the server; escape them.
+fn escape_option(value: &str) -> String {
+    value.replace('\\', "\\\\").replace(' ', "\\ ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libpq_options_forms() {
+        let parsed =
+            parse_options("-c search_path=my-cache -cwork_mem=4MB --lock-timeout=1s -c a=b\\ c")
+                .unwrap();
+        let want = [
+            ("search_path", "my-cache"),
+            ("work_mem", "4MB"),
+            ("lock_timeout", "1s"),
+            ("a", "b c"),
+        ];
+        assert_eq!(parsed, want.map(|(k, v)| (k.to_string(), v.to_string())));
+        for bad in ["search_path=x", "-c", "-c novalue"] {
+            assert!(parse_options(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn url_parameters() {
+        let t = Duration::from_secs(5);
+        let url = Url::parse(
+            "postgresql://u:p%40ss@db:6543/lf?schema=app&sslmode=require&connection_limit=5",
+        )
+        .unwrap();
+        let o = connect_options(&url, t).unwrap();
+        let bouncer = Url::parse("postgresql://u@db/lf?pgbouncer=true").unwrap();
+        assert!(connect_options(&bouncer, t)
+            .unwrap_err()
+            .contains("DIRECT_URL"));
+        assert_eq!(
+            (o.get_host(), o.get_port(), o.get_database()),
+            ("db", 6543, Some("lf"))
+        );
+        assert!(matches!(o.get_ssl_mode(), PgSslMode::Require));
+        assert!(o.get_options().unwrap().contains("search_path=\"app\""));
+        assert!(o.get_options().unwrap().contains("statement_timeout=5000"));
+        let bad = Url::parse("postgres://db/x?sslmode=sometimes").unwrap();
+        assert!(connect_options(&bad, t).unwrap_err().contains("sslmode"));
+        let bad = Url::parse("postgres://db/x?sslrootcert=/nonexistent/ca.pem").unwrap();
+        assert!(connect_options(&bad, t)
+            .unwrap_err()
+            .contains("sslrootcert"));
+        let bad = Url::parse("postgres://db/x?frobnicate=1").unwrap();
+        assert!(connect_options(&bad, t).unwrap_err().contains("frobnicate"));
+    }
+}

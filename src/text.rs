@@ -1,0 +1,66 @@
+//! Text for messages: every line readygate writes is one line, and every
+//! value it echoes back is short. Shared by the configuration, the probes
+//! and the report, so each message is shaped the same way.
+
+/// Keeps error messages one readable line even for huge inputs.
+pub(crate) fn shorten(text: &str) -> String {
+    const MAX: usize = 40;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(MAX).collect();
+    format!("{head}...")
+}
+
+/// Error texts from libraries can span lines; output is one line each.
+pub(crate) fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The messages of an error and its sources, joined.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+/// "1 table" / "2 tables": the noun and verb for a list of names.
+pub(crate) fn noun_verb(count: usize, noun: &'static str) -> (String, &'static str) {
+    if count == 1 {
+        (noun.to_string(), "does")
+    } else {
+        (format!("{noun}s"), "do")
+    }
+}
+
+/// A short one-line excerpt of response text for messages.
+pub(crate) fn excerpt(text: &str) -> String {
+    const MAX: usize = 120;
+    let line = one_line(text);
+    if line.chars().count() <= MAX {
+        return line;
+    }
+    let head: String = line.chars().take(MAX).collect();
+    format!("{head}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shortened_and_one_line() {
+        assert_eq!(shorten("short"), "short");
+        assert_eq!(shorten(&"x".repeat(50)), format!("{}...", "x".repeat(40)));
+        assert_eq!(one_line("a\n  b\tc"), "a b c");
+        assert_eq!(noun_verb(1, "table"), ("table".to_string(), "does"));
+        assert_eq!(noun_verb(2, "table"), ("tables".to_string(), "do"));
+    }
+}
