@@ -20,7 +20,7 @@ pub(crate) use plan::Planned;
 use crate::options::{
     boolean, check_variable_names, err, ConfigError, Env, Merge, Opt, Split, Takes,
 };
-use crate::probe::{self, Kind};
+use crate::probe::{self, Target};
 use crate::report::{LogFormat, Logging};
 use crate::schedule::Schedule;
 use crate::text::shorten;
@@ -141,14 +141,15 @@ impl Config {
         secrets.extend(targets.iter().flat_map(|(t, _)| t.secrets()));
         let mut preset = preset::read(&m, env)?;
         let mut warnings = Vec::new();
-        let mut names: Vec<String> = targets.iter().map(|(t, _)| t.to_string()).collect();
-        let mut kinds: Vec<Kind> = targets.iter().map(|(t, _)| t.kind).collect();
         if let Some(preset) = &mut preset {
             secrets.append(&mut preset.secrets);
             warnings.append(&mut preset.warnings);
-            names.extend(preset.targets.iter().map(|p| p.target.to_string()));
-            kinds.extend(preset.targets.iter().map(|p| p.target.kind));
         }
+        let mut all: Vec<&Target> = targets.iter().map(|(t, _)| t).collect();
+        if let Some(preset) = &preset {
+            all.extend(preset.targets.iter().map(|p| &p.target));
+        }
+        let names: Vec<String> = all.iter().map(ToString::to_string).collect();
         if names.is_empty() {
             return Err(ConfigError(
                 "no targets: give URLs as arguments or in READYGATE_TARGETS, e.g. readygate postgres://user:pass@db:5432/app".into(),
@@ -172,8 +173,7 @@ impl Config {
                 .iter()
                 .any(|t| matches!(&t.extra, probe::Extra::Http(h) if h.reports_version))
         });
-        let present = |kind: Kind| kinds.contains(&kind);
-        let planner = probe::Planner::new(&m, present, version_reporters, attempt_timeout)?;
+        let planner = probe::Planner::new(&m, &all, version_reporters, attempt_timeout)?;
         secrets.extend(planner.secrets());
         let conditions = Conditions::read(&m)?;
         let plan = plan::plan(&planner, targets, preset)?;

@@ -115,6 +115,11 @@ impl Target {
         Ok(Target { kind, url })
     }
 
+    /// Whether it speaks TLS (so `--ca-file` and `--insecure` apply to it).
+    pub(crate) fn speaks_tls(&self) -> bool {
+        matches!(self.url.scheme(), "https" | "rediss" | "clickhouse")
+    }
+
     /// Passwords and secret query values in this target, for the redactor;
     /// for HTTP also the `Basic` credential the user:password turns into.
     pub(crate) fn secrets(&self) -> Vec<String> {
@@ -157,19 +162,19 @@ pub(crate) struct Planner {
 }
 
 impl Planner {
-    /// Reads every kind's flags. `present` says which kinds have targets (a
-    /// flag for a kind that has none is an error); `version_reporters`, that
-    /// a preset's HTTP target reports the version `--expect-version` names.
+    /// Reads every kind's flags for these targets (a flag for a kind that
+    /// has none is an error). `version_reporters`: a preset's HTTP target
+    /// reports the version `--expect-version` names.
     pub(crate) fn new(
         m: &Merge,
-        present: impl Fn(Kind) -> bool,
+        targets: &[&Target],
         version_reporters: bool,
         attempt_timeout: Duration,
     ) -> Result<Planner, ConfigError> {
+        let present = |kind: Kind| targets.iter().any(|t| t.kind == kind);
         let postgres = postgres::Requirements::read(m, present(Kind::Postgres))?;
         let http = http::Flags::read(m, present(Kind::Http))?;
-        let tls_present = present(Kind::Http) || present(Kind::Redis) || present(Kind::ClickHouse);
-        let tls = tls::Tls::read(m, tls_present)?;
+        let tls = tls::Tls::read(m, targets.iter().any(|t| t.speaks_tls()))?;
         let http = match present(Kind::Http) {
             true => Some(http::Planner::new(http, &tls, version_reporters)?),
             false => None,
