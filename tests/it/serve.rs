@@ -51,7 +51,7 @@ fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
         body.contains("not-ready since") && body.contains("HTTP 503"),
         "{body}"
     );
-    let (_, json) = sc.request("GET", "/readyz", "Accept: application/json\r\n");
+    let (_, json) = sc.request("GET", "/readyz", &[("Accept", "application/json")]);
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["ready"], false);
     assert_eq!(doc["targets"][1]["class"], "response");
@@ -62,7 +62,7 @@ fn readyz_follows_targets_down_and_up_while_startupz_stays_latched() {
     assert!(took <= Duration::from_millis(1000), "200 after {took:?}");
     assert_eq!(sc.get("/livez").0, 200);
     assert_eq!(sc.get("/elsewhere").0, 404);
-    assert_eq!(sc.request("POST", "/readyz", "").0, 405);
+    assert_eq!(sc.request("POST", "/readyz", &[]).0, 405);
 
     // The gate keeps one idle connection to PostgreSQL, not one per check.
     let conns = pg.gate_connections();

@@ -1,11 +1,10 @@
 //! A `clickhouse-server` of the tests' own from a minimal config, with a
 //! password, and helpers to query it and to write golang-migrate's table.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use super::http::client;
 use super::{eventually, free_port, tmp_root, ChildGuard};
 
 pub const CLICKHOUSE_PASSWORD: &str = "ch-Pw-5c2e91";
@@ -90,17 +89,21 @@ impl ClickHouse {
         body
     }
 
-    /// A minimal HTTP/1.0 exchange; `None` when nothing listens.
+    /// One request as `default`; the body whatever the status, `None` when
+    /// nothing listens.
     fn http(&self, method: &str, path: &str, body: &str) -> Option<String> {
-        let mut conn = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        let request = format!(
-            "{method} {path} HTTP/1.0\r\nX-ClickHouse-User: default\r\nX-ClickHouse-Key: {CLICKHOUSE_PASSWORD}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        conn.write_all(request.as_bytes()).ok()?;
-        let mut response = String::new();
-        conn.read_to_string(&mut response).ok()?;
-        response.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}{path}", self.port))
+            .header("X-ClickHouse-User", "default")
+            .header("X-ClickHouse-Key", CLICKHOUSE_PASSWORD);
+        // ureq sends no body with a GET; an empty one is none.
+        let response = match body {
+            "" => client().run(request.body(()).unwrap()),
+            _ => client().run(request.body(body).unwrap()),
+        }
+        .ok()?;
+        response.into_body().read_to_string().ok()
     }
 
     /// golang-migrate's table, with rows of (version, dirty).

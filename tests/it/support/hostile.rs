@@ -142,7 +142,7 @@ impl Drop for Hostile {
 }
 
 /// One HTTP request head (without the blank line); `None` at EOF or error.
-pub(super) fn read_head(reader: &mut impl BufRead) -> Option<String> {
+fn read_head(reader: &mut impl BufRead) -> Option<String> {
     let mut head = String::new();
     loop {
         let mut line = String::new();

@@ -1,16 +1,26 @@
-//! An HTTP server to probe (a stub whose reply can change while it runs,
-//! recording the request heads it was sent) and a readygate sidecar with a
-//! client for its endpoints.
+//! An HTTP server to probe and a client for readygate's own endpoints, both
+//! from crates: a `tiny_http` stub whose reply can change while it runs and
+//! that records what it was asked, and a readygate sidecar read with `ureq`.
+//! Servers that must misbehave are hand-written, in `hostile.rs`.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::hostile::read_head;
+/// The tests' HTTP client: a fresh connection per request (none kept idle,
+/// so nothing holds a server's shutdown up), no redirects followed, and
+/// every status returned as a response rather than an error.
+pub(super) fn client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .build()
+        .new_agent()
+}
 
 /// What the HTTP stub answers; changeable while it runs.
 #[derive(Clone)]
@@ -19,20 +29,22 @@ pub struct Reply {
     pub body: String,
 }
 
-/// A tiny real HTTP/1.1 server on 127.0.0.1:0 that answers every request
-/// with the current [`Reply`] and records request heads.
+/// A real HTTP/1.1 server on 127.0.0.1:0 (`tiny_http`) that answers every
+/// request with the current [`Reply`] as JSON and records request heads
+/// (request line and headers as sent, one string each).
 pub struct HttpStub {
     pub port: u16,
     reply: Arc<Mutex<Reply>>,
     pub heads: Arc<Mutex<Vec<String>>>,
     pub hits: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    server: Arc<tiny_http::Server>,
 }
 
 impl HttpStub {
     pub fn start(status: u16, body: &str) -> HttpStub {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
+        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("start the HTTP stub"));
+        let port = server.server_addr().to_ip().expect("an IP listener").port();
         let reply = Arc::new(Mutex::new(Reply {
             status,
             body: body.to_string(),
@@ -40,16 +52,32 @@ impl HttpStub {
         let heads = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, h, n, s) = (reply.clone(), heads.clone(), hits.clone(), stop.clone());
-        thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(conn) = conn else { continue };
-                let (r, h, n) = (r.clone(), h.clone(), n.clone());
-                thread::spawn(move || serve(conn, &r, &h, &n));
-            }
+        let (r, h, n, s, srv) = (
+            reply.clone(),
+            heads.clone(),
+            hits.clone(),
+            stop.clone(),
+            server.clone(),
+        );
+        thread::spawn(move || loop {
+            let request = match srv.recv() {
+                Ok(request) => request,
+                Err(_) if s.load(Ordering::SeqCst) => return,
+                Err(_) => continue,
+            };
+            n.fetch_add(1, Ordering::SeqCst);
+            h.lock().unwrap().push(head(&request));
+            let Reply { status, body } = r.lock().unwrap().clone();
+            let json = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+            let response = tiny_http::Response::from_string(body)
+                .with_status_code(status)
+                .with_header(json)
+                // Always Content-Length, never chunked, whatever the size.
+                .with_chunked_threshold(usize::MAX);
+            // A slow reader of a big body holds up only its own request.
+            thread::spawn(move || {
+                let _ = request.respond(response);
+            });
         });
         HttpStub {
             port,
@@ -57,6 +85,7 @@ impl HttpStub {
             heads,
             hits,
             stop,
+            server,
         }
     }
 
@@ -72,29 +101,25 @@ impl HttpStub {
     }
 }
 
-fn serve(
-    mut conn: TcpStream,
-    reply: &Mutex<Reply>,
-    heads: &Mutex<Vec<String>>,
-    hits: &AtomicUsize,
-) {
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
-    while let Some(head) = read_head(&mut reader) {
-        hits.fetch_add(1, Ordering::SeqCst);
-        heads.lock().unwrap().push(head);
-        let Reply { status, body } = reply.lock().unwrap().clone();
-        let response = format!("HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
-        if conn.write_all(response.as_bytes()).is_err() {
-            return;
-        }
+/// A request's head as it came: request line, then each header as sent.
+fn head(request: &tiny_http::Request) -> String {
+    let mut head = format!(
+        "{} {} HTTP/{}\r\n",
+        request.method(),
+        request.url(),
+        request.http_version()
+    );
+    for header in request.headers() {
+        head.push_str(&format!("{}: {}\r\n", header.field, header.value));
     }
+    head
 }
 
 impl Drop for HttpStub {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        // The serving thread ends and drops the last handle: the listener closes.
+        self.server.unblock();
     }
 }
 
@@ -139,28 +164,25 @@ impl Sidecar {
 
     /// GET `path`; the status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
-        self.request("GET", path, "")
+        self.request("GET", path, &[])
     }
 
-    pub fn request(&self, method: &str, path: &str, headers: &str) -> (u16, String) {
-        let mut conn =
-            TcpStream::connect(("127.0.0.1", self.port)).expect("connect to the sidecar");
-        write!(
-            conn,
-            "{method} {path} HTTP/1.0\r\nHost: localhost\r\n{headers}\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        conn.read_to_string(&mut response).unwrap();
-        let status = response
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+    /// `method` `path` with extra `headers`; the status code and body.
+    pub fn request(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{}{path}", self.port));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = client()
+            .run(request.body(()).unwrap())
+            .expect("the sidecar answers");
+        let status = response.status().as_u16();
         let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
+            .into_body()
+            .read_to_string()
+            .expect("the sidecar's body");
         (status, body)
     }
 
