@@ -3,14 +3,15 @@
 //! trickles, floods or redirects for ever, and a port whose handshakes hang.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::{free_port, ChildGuard};
+use socket2::{Domain, Socket, Type};
+
+use super::free_port;
 
 /// How a [`Hostile`] server misbehaves.
 #[derive(Clone, Copy, Debug)]
@@ -154,55 +155,37 @@ fn read_head(reader: &mut impl BufRead) -> Option<String> {
     }
 }
 
-/// A port whose TCP handshakes hang: a listener with a backlog of one that
-/// never accepts, its queue filled, so the kernel drops further SYNs and a
-/// connect waits for the client's own timeout. (Python, because std's
-/// listener cannot set the backlog.)
+/// A port whose TCP handshakes hang: a listener with the smallest backlog
+/// that never accepts, its queue filled, so the kernel drops further SYNs
+/// and a connect waits for the client's own timeout. (`socket2`, because
+/// std's listener cannot set the backlog.)
 pub struct BlackHole {
     pub port: u16,
-    _listener: ChildGuard,
+    _listener: Socket,
     _queued: Vec<TcpStream>,
 }
 
 impl BlackHole {
     pub fn start() -> BlackHole {
         let port = free_port();
-        let mut child = Command::new("python3")
-            .args([
-                "-c",
-                "import socket, sys, time\n\
-                 s = socket.socket()\n\
-                 s.bind(('127.0.0.1', int(sys.argv[1])))\n\
-                 s.listen(0)\n\
-                 print('listening', flush=True)\n\
-                 time.sleep(600)",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "listening");
-        let guard = ChildGuard(child);
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
+        listener.bind(&addr.into()).expect("bind the black hole");
+        // Linux queues one connection for a backlog of 0.
+        listener.listen(0).expect("listen");
         // Fill the accept queue until a connect no longer completes.
         let mut queued = Vec::new();
         loop {
-            match TcpStream::connect_timeout(
-                &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-                Duration::from_millis(300),
-            ) {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
                 Ok(conn) => queued.push(conn),
-                Err(_) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => break,
+                Err(e) => panic!("connect to the black hole: {e}"),
             }
             assert!(queued.len() < 16, "the accept queue never filled");
         }
         BlackHole {
             port,
-            _listener: guard,
+            _listener: listener,
             _queued: queued,
         }
     }
