@@ -190,17 +190,17 @@ impl Postgres {
             self.dir.display(),
             self.max_connections
         );
-        check(
-            as_pg(
-                Command::new("pg_ctl")
-                    .arg("-D")
-                    .arg(self.dir.join("data"))
-                    .arg("-l")
-                    .arg(self.dir.join("log"))
-                    .args(["-o", &opts, "-w", "-t", "30", "start"]),
-            ),
-            "pg_ctl start",
-        );
+        let log = self.dir.join("log").display().to_string();
+        let args = ["-l", &log, "-o", &opts, "-w", "-t", "30", "start"];
+        check(&mut self.pg_ctl(&args), "pg_ctl start");
+    }
+
+    /// `pg_ctl -D DATA ARGS`, as the user PostgreSQL runs as.
+    fn pg_ctl(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("pg_ctl");
+        cmd.arg("-D").arg(self.dir.join("data")).args(args);
+        as_pg(&mut cmd);
+        cmd
     }
 
     pub fn url(&self) -> String {
@@ -273,15 +273,7 @@ impl Postgres {
 
     /// Stops the server: `immediate` is a crash (SIGQUIT to all backends).
     pub fn stop(&self, mode: &str) {
-        check(
-            as_pg(
-                Command::new("pg_ctl")
-                    .arg("-D")
-                    .arg(self.dir.join("data"))
-                    .args(["-m", mode, "-w", "stop"]),
-            ),
-            "pg_ctl stop",
-        );
+        check(&mut self.pg_ctl(&["-m", mode, "-w", "stop"]), "pg_ctl stop");
     }
 
     pub fn restart_server(&self) {
@@ -331,27 +323,15 @@ impl Postgres {
 
     /// Promotes a standby to a primary.
     pub fn promote(&self) {
-        check(
-            as_pg(
-                Command::new("pg_ctl")
-                    .arg("-D")
-                    .arg(self.dir.join("data"))
-                    .args(["-w", "promote"]),
-            ),
-            "pg_ctl promote",
-        );
+        check(&mut self.pg_ctl(&["-w", "promote"]), "pg_ctl promote");
     }
 
     fn stop_quietly(&self) {
-        let _ = as_pg(
-            Command::new("pg_ctl")
-                .arg("-D")
-                .arg(self.dir.join("data"))
-                .args(["-m", "immediate", "-w", "stop"]),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+        let _ = self
+            .pg_ctl(&["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// Holds `n` idle connections as the app role (each a `psql` sleeping in
