@@ -142,8 +142,9 @@ pub fn free_port() -> u16 {
     panic!("no free port between 20000 and 32699");
 }
 
-/// Where clusters live: under the system temp dir, which the `postgres`
-/// user can reach even when the checkout sits in a private home directory.
+/// Where servers keep their files: under the system temp dir, which the
+/// `postgres` user can reach even when the checkout sits in a private home
+/// directory.
 fn tmp_root() -> PathBuf {
     let root = std::env::temp_dir().join("readygate-tests");
     std::fs::create_dir_all(&root).expect("create temp root");
@@ -151,6 +152,8 @@ fn tmp_root() -> PathBuf {
     root
 }
 
+/// Runs a setup command (`initdb`, `openssl`, ...) and fails the test, with
+/// the command's output, unless it succeeds.
 fn check(cmd: &mut Command, what: &str) {
     let out = cmd
         .stdin(Stdio::null())
