@@ -1,7 +1,6 @@
 //! Integration tests: the real binary against real servers.
 
 mod clickhouse;
-mod examples;
 mod faults;
 mod http;
 mod inputs;

@@ -1,0 +1,148 @@
+//! `redis-server` processes of the tests' own: plain, with a password, over
+//! TLS, on a port chosen in advance, or busy loading a dataset at start.
+
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::{check, eventually, free_port, tmp_root, Certs, ChildGuard};
+
+/// A `redis-server` of this test's own, on a free port, with no persistence.
+pub struct Redis {
+    pub port: u16,
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Plain TCP; `password` sets `requirepass`.
+    pub fn start(password: Option<&str>) -> Redis {
+        Redis::launch(password, None)
+    }
+
+    /// Plain TCP on a given port (for "comes up later").
+    pub fn start_on(port: u16) -> Redis {
+        Redis::launch_on(port, None, None)
+    }
+
+    /// A server that spends a few seconds loading a dataset at start
+    /// (`key-load-delay`), answering `LOADING` meanwhile.
+    pub fn start_loading() -> Redis {
+        let filler =
+            Redis::launch_with(free_port(), None, None, &["--enable-debug-command", "yes"]);
+        let cli = |args: &[&str]| {
+            check(
+                Command::new("redis-cli")
+                    .args(["-p", &filler.port.to_string()])
+                    .args(args),
+                "redis-cli",
+            );
+        };
+        cli(&["DEBUG", "POPULATE", "20000"]);
+        cli(&["SAVE"]);
+        let port = free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        std::fs::copy(
+            filler._dir.path().join("dump.rdb"),
+            dir.path().join("dump.rdb"),
+        )
+        .unwrap();
+        drop(filler);
+        let extra = [
+            "--key-load-delay",
+            "100",
+            "--loading-process-events-interval-bytes",
+            "1024",
+        ];
+        Redis::launch_in(dir, port, None, None, &extra)
+    }
+
+    /// TLS only, with the server certificate in `certs`.
+    pub fn start_tls(certs: &Certs, password: Option<&str>) -> Redis {
+        Redis::launch(password, Some(certs))
+    }
+
+    fn launch(password: Option<&str>, certs: Option<&Certs>) -> Redis {
+        Redis::launch_on(free_port(), password, certs)
+    }
+
+    fn launch_on(port: u16, password: Option<&str>, certs: Option<&Certs>) -> Redis {
+        Redis::launch_with(port, password, certs, &[])
+    }
+
+    fn launch_with(
+        port: u16,
+        password: Option<&str>,
+        certs: Option<&Certs>,
+        extra: &[&str],
+    ) -> Redis {
+        let dir = tempfile::Builder::new()
+            .prefix("redis-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        Redis::launch_in(dir, port, password, certs, extra)
+    }
+
+    /// Starts redis-server with its data directory in `dir`.
+    fn launch_in(
+        dir: tempfile::TempDir,
+        port: u16,
+        password: Option<&str>,
+        certs: Option<&Certs>,
+        extra: &[&str],
+    ) -> Redis {
+        let mut cmd = Command::new("redis-server");
+        cmd.args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+        ])
+        .arg(dir.path());
+        match certs {
+            None => cmd.args(["--port", &port.to_string()]),
+            Some(c) => cmd
+                .args([
+                    "--port",
+                    "0",
+                    "--tls-port",
+                    &port.to_string(),
+                    "--tls-auth-clients",
+                    "no",
+                ])
+                .args([
+                    "--tls-cert-file",
+                    &c.path("server.pem"),
+                    "--tls-key-file",
+                    &c.path("server.key"),
+                    "--tls-ca-cert-file",
+                    &c.path("ca.pem"),
+                ]),
+        };
+        if let Some(pw) = password {
+            cmd.args(["--requirepass", pw]);
+        }
+        cmd.args(extra);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install redis-server)");
+        let redis = Redis {
+            port,
+            _child: ChildGuard(child),
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "redis-server to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        redis
+    }
+}
