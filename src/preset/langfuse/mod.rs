@@ -8,14 +8,19 @@
 //! empty, without URL-encoding; Redis comes from `REDIS_CONNECTION_STRING`
 //! or `REDIS_HOST`/`REDIS_PORT`/`REDIS_AUTH`; ClickHouse from `CLICKHOUSE_*`.
 
+mod checks;
+mod urls;
+
 use serde::Deserialize;
-use url::Url;
 
 use super::{Preset, PresetTarget};
-use crate::not_ready::{Class, Hints};
 use crate::options::{Env, Opt, Takes};
-use crate::probe::postgres::TableName;
-use crate::probe::{clickhouse, http, postgres, redis, Extra, Target};
+use crate::probe::Target;
+use checks::{
+    clickhouse_extra, database_extra, redis_extra, web_extra, CLICKHOUSE_HINTS, DATABASE_HINTS,
+    REDIS_HINTS, WEB_HINTS,
+};
+use urls::{clickhouse_url, database_url, encode};
 
 pub(crate) const WEB: Opt = Opt {
     flag: Some("--langfuse-web"),
@@ -29,45 +34,9 @@ pub(crate) const WEB: Opt = Opt {
 /// The preset's name, as `--preset` takes it.
 pub(crate) const NAME: &str = "langfuse-worker";
 
-/// Tables the worker reads at start-up, beyond "all Prisma migrations
-/// finished": `blob_storage_integrations` (its absence is the crash loop,
-/// created by 20250324110557_add_blobstorage_integration_table, Langfuse
-/// 3.45.0), `background_migrations` (the worker runs them at start),
-/// `models` and `prices` (default model prices are upserted at start).
-/// Tables of newer releases (dashboards, ...) are left to
-/// `--prisma-migrations`, so an older 3.x web does not block for ever.
-const WORKER_TABLES: &[&str] = &[
-    "blob_storage_integrations",
-    "background_migrations",
-    "models",
-    "prices",
-];
-
-const DATABASE_HINTS: Hints = Hints::new(&[
-    (Class::Schema, "the Langfuse web has not migrated the database yet: check its logs for `prisma migrate deploy`; is LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED=true set on it?"),
-    (Class::Auth, "check DATABASE_URL, or DATABASE_USERNAME and DATABASE_PASSWORD, in the worker's environment"),
-    (Class::UnknownDatabase, "check DATABASE_NAME (or the database in DATABASE_URL): web and worker must use the same one"),
-]);
-const CLICKHOUSE_HINTS: Hints = Hints::new(&[
-    (Class::Schema, "the Langfuse web has not run its ClickHouse migrations yet: check its logs; is LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED=true set on it?"),
-    (Class::FailedMigration, "a ClickHouse migration was interrupted, often because the web pod was killed by its liveness probe mid-migration: give the web a startupProbe, check the schema, then `migrate force VERSION` and restart the web"),
-    (Class::Auth, "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD in the worker's environment"),
-]);
-const REDIS_HINTS: Hints = Hints::new(&[(
-    Class::Auth,
-    "check REDIS_AUTH (or the password in REDIS_CONNECTION_STRING)",
-)]);
-const WEB_HINTS: Hints = Hints::new(&[
-    (Class::Refused, WEB_UNREACHABLE),
-    (Class::Dns, WEB_UNREACHABLE),
-    (Class::Response, "the Langfuse web is up but not healthy yet; it answers 200 only after its migrations: check its logs"),
-    (Class::Version, "deploy the Langfuse web and worker from one release (the same image tag); a rolling upgrade settles by itself"),
-]);
-const WEB_UNREACHABLE: &str = "check --langfuse-web: the web Service's name and port (3000); the web must listen on all interfaces (HOSTNAME=0.0.0.0)";
-
 /// The Langfuse variables the preset reads, as envy sees them.
 #[derive(Debug, Default, Deserialize)]
-struct LangfuseEnv {
+pub(super) struct LangfuseEnv {
     database_url: Option<String>,
     direct_url: Option<String>,
     database_host: Option<String>,
@@ -248,100 +217,6 @@ fn redis_origin(lf: &LangfuseEnv) -> &'static str {
     }
 }
 
-/// The worker reads these tables at start-up and needs every Prisma
-/// migration finished.
-fn database_extra() -> Extra {
-    let tables = WORKER_TABLES
-        .iter()
-        .map(|t| TableName::parse(t).expect("the preset's table names are valid"))
-        .collect();
-    Extra::Postgres(postgres::Extra {
-        tables,
-        prisma: true,
-    })
-}
-
-/// `REDIS_TLS_CA_PATH` is trusted for this target alone.
-fn redis_extra(lf: &LangfuseEnv) -> Extra {
-    Extra::Redis(redis::Extra {
-        ca_file: lf
-            .redis_tls_ca_path
-            .clone()
-            .map(|path| (path, "REDIS_TLS_CA_PATH")),
-    })
-}
-
-fn clickhouse_extra() -> Extra {
-    Extra::ClickHouse(clickhouse::Extra { migrations: true })
-}
-
-/// The web's health endpoint answers 200 `{"status":"OK","version":...}`
-/// once its migrations are done.
-fn web_extra() -> Extra {
-    Extra::Http(http::Extra {
-        status: Some(http::StatusSet::parse("200").expect("a valid status")),
-        json: vec![http::JsonExpect::parse("/status=OK").expect("a valid pointer")],
-        reports_version: true,
-    })
-}
-
-/// Everything but RFC 3986's unreserved characters is percent-encoded.
-const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
-}
-
-/// What the entrypoint builds, but correctly encoded; the port goes into the
-/// host when `DATABASE_PORT` is set and the host has none.
-fn database_url(lf: &LangfuseEnv) -> String {
-    let host = lf.database_host.clone().unwrap_or_default();
-    let host = match (&lf.database_port, host.contains(':')) {
-        (Some(port), false) => format!("{host}:{port}"),
-        _ => host,
-    };
-    let mut url = format!(
-        "postgresql://{}:{}@{host}/{}",
-        encode(lf.database_username.as_deref().unwrap_or_default()),
-        encode(lf.database_password.as_deref().unwrap_or_default()),
-        encode(lf.database_name.as_deref().unwrap_or_default()),
-    );
-    if let Some(args) = &lf.database_args {
-        url.push('?');
-        url.push_str(args.trim_start_matches('?'));
-    }
-    url
-}
-
-/// `CLICKHOUSE_URL` is the HTTP interface (`http://clickhouse:8123`);
-/// the user, password and database come from their own variables.
-fn clickhouse_url(lf: &LangfuseEnv) -> Result<String, String> {
-    let raw = lf.clickhouse_url.clone().unwrap_or_default();
-    let url = Url::parse(&raw)
-        .map_err(|e| format!("--preset langfuse-worker: CLICKHOUSE_URL is not a URL ({e})"))?;
-    let secure = match url.scheme() {
-        "http" => false,
-        "https" => true,
-        other => return Err(format!("--preset langfuse-worker: CLICKHOUSE_URL has scheme {other:?}; Langfuse uses http:// or https://")),
-    };
-    let host = url.host_str().unwrap_or_default();
-    let port = url
-        .port_or_known_default()
-        .map_or(String::new(), |p| format!(":{p}"));
-    let db = lf.clickhouse_db.as_deref().unwrap_or("default");
-    let query = if secure { "?secure=true" } else { "" };
-    Ok(format!(
-        "clickhouse://{}:{}@{host}{port}/{}{query}",
-        encode(lf.clickhouse_user.as_deref().unwrap_or_default()),
-        encode(lf.clickhouse_password.as_deref().unwrap_or_default()),
-        encode(db),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +316,7 @@ mod tests {
 
     #[test]
     fn langfuse_hints_replace_generic_ones() {
-        use crate::not_ready::NotReady;
+        use crate::not_ready::{Class, NotReady};
         let mut e = NotReady::new(Class::Schema, "table \"x\" does not exist").hint("generic");
         DATABASE_HINTS.apply(&mut e);
         assert!(e
@@ -458,10 +333,11 @@ mod tests {
 
     #[test]
     fn the_worker_tables_are_valid_names() {
+        use crate::probe::Extra;
         let Extra::Postgres(extra) = database_extra() else {
             panic!("the database gets PostgreSQL requirements")
         };
-        assert_eq!(extra.tables.len(), WORKER_TABLES.len());
+        assert_eq!(extra.tables.len(), checks::WORKER_TABLES.len());
         assert!(extra.prisma);
     }
 }
