@@ -143,18 +143,16 @@ mod tests {
     use super::*;
     use crate::attempt::fake::{watched, Fake};
 
-    fn board() -> Arc<Mutex<Board>> {
-        Arc::new(Mutex::new(Board::new(vec![("a".into(), "fake")])))
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn checks_fast_until_ready_then_every_interval_and_notices_a_loss() {
-        let (mut fake, attempts) = Fake::new(Some(Duration::from_millis(1000)));
-        fake.down_at = Some(Duration::from_secs(9));
-        let board = board();
+    /// Starts one target's check loop on a board of its own.
+    fn start(
+        fake: Fake,
+        attempt_timeout: Duration,
+        schedule: Schedule,
+    ) -> (Arc<Mutex<Board>>, tokio::task::JoinHandle<()>) {
+        let board = Arc::new(Mutex::new(Board::new(vec![("a".into(), "fake")])));
         let opts = Options {
-            attempt_timeout: Duration::from_secs(5),
-            schedule: Schedule::Adaptive,
+            attempt_timeout,
+            schedule,
             interval: Duration::from_secs(2),
         };
         let redactor = Redactor::new(Vec::new());
@@ -165,6 +163,14 @@ mod tests {
             board.clone(),
             redactor,
         ));
+        (board, task)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn checks_fast_until_ready_then_every_interval_and_notices_a_loss() {
+        let (mut fake, attempts) = Fake::new(Some(Duration::from_millis(1000)));
+        fake.down_at = Some(Duration::from_secs(9));
+        let (board, task) = start(fake, Duration::from_secs(5), Schedule::Adaptive);
         // Every 80 ms at first: attempts at 0, 80, ..., 960 fail, 1040 passes.
         tokio::time::sleep(Duration::from_millis(1050)).await;
         assert!(board.lock().unwrap().entries[0].ready);
@@ -187,20 +193,8 @@ mod tests {
     {
         let (mut fake, attempts) = Fake::new(None);
         fake.hang = true;
-        let board = board();
-        let opts = Options {
-            attempt_timeout: Duration::from_millis(500),
-            schedule: Schedule::Fixed(Duration::from_secs(30)),
-            interval: Duration::from_secs(2),
-        };
-        let redactor = Redactor::new(Vec::new());
-        let task = tokio::spawn(monitor(
-            0,
-            watched("a", fake),
-            opts,
-            board.clone(),
-            redactor,
-        ));
+        let fixed = Schedule::Fixed(Duration::from_secs(30));
+        let (board, task) = start(fake, Duration::from_millis(500), fixed);
         // Attempts at 0, 2, 4 and 6 s, each cut at 500 ms.
         tokio::time::sleep(Duration::from_millis(6600)).await;
         assert_eq!(attempts.load(SeqCst), 4);
