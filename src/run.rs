@@ -42,7 +42,7 @@ fn ready(command: Vec<OsString>) -> Finish {
 
 /// Names the first argument before `--` that is not UTF-8: the flag it
 /// belongs to when there is one. The command after `--` may hold any bytes.
-fn not_utf8(args: &[OsString]) -> Option<String> {
+fn not_utf8(args: &[OsString], takes_value: impl Fn(&str) -> bool) -> Option<String> {
     let mut previous: Option<&str> = None;
     for (i, arg) in args.iter().enumerate().skip(1) {
         match arg.to_str() {
@@ -54,7 +54,7 @@ fn not_utf8(args: &[OsString]) -> Option<String> {
                     (Some((flag, _)), _) if flag.starts_with("--") => {
                         format!("the value of {flag}")
                     }
-                    (_, Some(flag)) if flag.starts_with('-') && !flag.contains('=') => {
+                    (_, Some(flag)) if takes_value(flag) => {
                         format!("the value of {flag}")
                     }
                     _ => format!("argument #{i}"),
@@ -67,10 +67,15 @@ fn not_utf8(args: &[OsString]) -> Option<String> {
 
 /// Parses the command line; help and version are a finish of their own.
 fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
-    if let Some(culprit) = not_utf8(&args) {
+    let all = config::options();
+    let takes_value = |flag: &str| {
+        all.iter()
+            .any(|o| o.flag == Some(flag) && !matches!(o.takes, options::Takes::Switch))
+    };
+    if let Some(culprit) = not_utf8(&args, takes_value) {
         return Err(usage_error(&format!("{culprit} is not valid UTF-8")));
     }
-    options::command(&config::options())
+    options::command(&all)
         .try_get_matches_from(args)
         .map_err(|e| {
             use clap::error::ErrorKind;

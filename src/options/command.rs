@@ -8,7 +8,7 @@ use clap::{Arg, ArgAction, Command};
 
 use super::{Opt, Takes};
 
-const ABOUT: &str = "Wait until dependencies are really ready (PostgreSQL migrated, HTTP health answering), then exit 0 or run a command.";
+const ABOUT: &str = "Wait until dependencies are really ready (PostgreSQL migrated, HTTP health answering), then exit 0 or run a command";
 
 const LONG_ABOUT: &str = "Wait until dependencies are really ready (PostgreSQL migrated, HTTP health answering), then exit 0 or run a command.
 

@@ -59,10 +59,20 @@ pub(crate) fn check_variable_names(env: &Env, options: &[&Opt]) -> Result<(), Co
     let Some(name) = unknown.first() else {
         return Ok(());
     };
+    // Ties go to the name that shares more of its start, then of its end
+    // (READYGATE_ENABLED: READYGATE_DISABLED rather than READYGATE_TABLES).
     let closest = options
         .iter()
         .map(|o| o.var)
-        .min_by_key(|known| edit_distance(name, known))
+        .min_by_key(|known| {
+            let prefix = common(name.chars(), known.chars());
+            let suffix = common(name.chars().rev(), known.chars().rev());
+            (
+                edit_distance(name, known),
+                usize::MAX - prefix,
+                usize::MAX - suffix,
+            )
+        })
         .filter(|known| edit_distance(name, known) <= 3);
     match closest {
         Some(known) => err(
@@ -97,6 +107,11 @@ fn is_service_link(name: &str) -> bool {
         .next()
         .is_none_or(|p| matches!(p, "ADDR" | "PORT" | "PROTO"));
     number && proto && tail && parts.next().is_none()
+}
+
+/// How many leading items two sequences share.
+fn common(a: impl Iterator<Item = char>, b: impl Iterator<Item = char>) -> usize {
+    a.zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Levenshtein distance, for "did you mean".
@@ -137,6 +152,35 @@ mod tests {
         }
         let env: Env = [("READYGATE_SERVICE_HOST".to_string(), "10.0.0.1".to_string())].into();
         assert!(check_variable_names(&env, &[]).is_ok());
+    }
+
+    #[test]
+    fn typos_get_the_closest_name() {
+        use crate::options::Takes;
+        const fn var(var: &'static str) -> Opt {
+            Opt {
+                flag: None,
+                short: None,
+                var,
+                takes: Takes::Switch,
+                help: "",
+            }
+        }
+        const TABLES: Opt = var("READYGATE_TABLES");
+        const DISABLED: Opt = var("READYGATE_DISABLED");
+        const SERVE: Opt = var("READYGATE_SERVE");
+        const SQL: Opt = var("READYGATE_SQL");
+        let options = [&TABLES, &SQL, &DISABLED, &SERVE];
+        for (typo, want) in [
+            ("READYGATE_ENABLED", "READYGATE_DISABLED"),
+            ("READYGATE_DABLED", "READYGATE_DISABLED"),
+            ("READYGATE_TABLE", "READYGATE_TABLES"),
+            ("READYGATE_SER", "READYGATE_SERVE"),
+        ] {
+            let env: Env = [(typo.to_string(), "x".to_string())].into();
+            let e = check_variable_names(&env, &options).unwrap_err().0;
+            assert!(e.ends_with(&format!("did you mean {want}?")), "{typo}: {e}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl Requirements {
         }
         req.migrations = m.switch(&MIGRATIONS)?;
         if req.migrations {
-            applies_to("--clickhouse-migrations", present, KINDS)?;
+            applies_to(m.switch_origin(&MIGRATIONS), present, KINDS)?;
         }
         Ok(req)
     }

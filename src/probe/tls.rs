@@ -42,7 +42,7 @@ impl Tls {
             return Err(ConfigError("--insecure and --ca-file contradict each other; keep --ca-file and drop --insecure".into()));
         }
         if insecure {
-            applies_to("--insecure", present, TLS_KINDS)?;
+            applies_to(m.switch_origin(&INSECURE), present, TLS_KINDS)?;
         }
         let Some(ca) = ca else {
             return Ok(Tls {

@@ -146,3 +146,23 @@ fn once_prints_one_line_per_target() {
     let ran = run(readygate().arg(web.url("/")).arg("--once"));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
 }
+
+/// `http://user:pass@host/` sends Basic authentication (percent-decoded),
+/// and neither the password nor its Basic form appears in the output.
+#[test]
+fn url_credentials_are_sent_as_basic_authentication() {
+    let web = HttpStub::start(200, "{}");
+    let url = web
+        .url("/health")
+        .replacen("http://", "http://ad%40min:s3cret%2Fpw@", 1);
+    let ran = run(readygate().args([&url, "--once"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    // base64("ad@min:s3cret/pw")
+    let basic = "authorization: basic ywrabwluonmzy3jldc9wdw==";
+    let heads = web.heads.lock().unwrap().join("\n").to_ascii_lowercase();
+    assert!(heads.contains(basic), "no Basic credentials sent: {heads}");
+    let all = ran.all_output();
+    for secret in ["s3cret", "YWRAbWluOnMzY3JldC9wdw=="] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+}

@@ -149,6 +149,21 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
             "--insecure",
         ),
         (vec![WEB, "--insecure"], vec![], "--insecure"),
+        (
+            vec!["tcp://db:1"],
+            vec![("READYGATE_INSECURE", "true")],
+            "READYGATE_INSECURE applies",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_PRISMA_MIGRATIONS", "1")],
+            "READYGATE_PRISMA_MIGRATIONS applies",
+        ),
+        (
+            vec![WEB],
+            vec![("READYGATE_CLICKHOUSE_MIGRATIONS", "yes")],
+            "READYGATE_CLICKHOUSE_MIGRATIONS applies",
+        ),
         (vec!["postgres://db/x?sslmode=bogus"], vec![], "target #1"),
         (
             vec!["postgres://db/x?sslrootcert=/nonexistent/root.crt"],
@@ -463,6 +478,13 @@ fn hostile_inputs_by_class() {
                     "--timeout",
                 ),
                 (vec![s(WEB), bytes(b"--table=\xff")], vec![], "--table"),
+                // After a switch, the bytes are a target, not the switch's value.
+                (
+                    vec![s("--print-config"), bytes(b"tcp://h\xff:1")],
+                    vec![],
+                    "argument #2",
+                ),
+                (vec![s("-q"), bytes(b"\xff")], vec![], "argument #2"),
                 (
                     args(&[WEB]),
                     env("READYGATE_TIMEOUT", bytes(b"\xfe")),

@@ -248,3 +248,38 @@ fn the_preset_combines_with_explicit_targets_and_flags() {
         assert!(!out.contains(secret), "{secret} leaked: {out}");
     }
 }
+
+/// `--http-status` restating the default (for the user's own HTTP targets)
+/// leaves the web's stricter 200; a real choice applies to the web too.
+#[test]
+fn the_webs_status_is_200_unless_http_status_says_otherwise() {
+    let env = [
+        ("DATABASE_URL", "postgresql://u:p@db:5432/lf"),
+        ("REDIS_CONNECTION_STRING", "redis://redis:6379"),
+        ("CLICKHOUSE_URL", "http://ch:8123"),
+        ("CLICKHOUSE_USER", "default"),
+        ("CLICKHOUSE_PASSWORD", "ch-Pw-77"),
+    ];
+    for (status, want) in [("200-299", "status 200;"), ("200,503", "status 200,503;")] {
+        let ran = run(readygate().envs(env).args([
+            "--preset",
+            "langfuse-worker",
+            "--langfuse-web",
+            "http://langfuse-web:3000",
+            "--http-status",
+            status,
+            "--print-config",
+        ]));
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let web = ran
+            .stdout
+            .split("api/public/health [preset langfuse-worker]")
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            web.trim_start().starts_with(&format!("ready when: {want}")),
+            "{status}: {}",
+            ran.stdout
+        );
+    }
+}

@@ -206,10 +206,13 @@ impl Planner {
                 let mut json = self.flags.json.clone();
                 json.extend(extra.json.iter().cloned());
                 Arc::new(Expect {
+                    // A `--http-status` that only restates the default (for the
+                    // user's own targets) does not loosen a preset's stricter one.
                     status: self
                         .flags
                         .status
                         .clone()
+                        .filter(|s| *s != StatusSet::default())
                         .or_else(|| extra.status.clone())
                         .unwrap_or_default(),
                     json,

@@ -18,27 +18,42 @@ const BODY_CAP: usize = 1024 * 1024;
 
 pub(crate) struct HttpProbe {
     client: Client,
+    /// The URL without its user and password, which travel as `basic`.
     url: Url,
+    basic: Option<(String, String)>,
     expect: Arc<Expect>,
 }
 
 impl HttpProbe {
-    pub(crate) fn new(client: Client, url: Url, expect: Arc<Expect>) -> Self {
+    pub(crate) fn new(client: Client, mut url: Url, expect: Arc<Expect>) -> Self {
+        // `http://user:pass@host/` means Basic authentication; reqwest does
+        // not send the URL's credentials by itself.
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        let basic = (!url.username().is_empty() || url.password().is_some()).then(|| {
+            let user = decode(url.username());
+            let password = decode(url.password().unwrap_or_default());
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            (user, password)
+        });
         HttpProbe {
             client,
             url,
+            basic,
             expect,
         }
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .timeout(budget)
-            .send()
-            .await
-            .map_err(|e| classify(e, budget))?;
+        let mut request = self.client.get(self.url.clone()).timeout(budget);
+        if let Some((user, password)) = &self.basic {
+            request = request.basic_auth(user, Some(password));
+        }
+        let mut response = request.send().await.map_err(|e| classify(e, budget))?;
         let status = response.status();
         let mut body = Vec::new();
         let mut truncated = false;

@@ -141,7 +141,7 @@ impl Requirements {
         }
         req.prisma = m.switch(&PRISMA)?;
         if req.prisma {
-            applies_to("--prisma-migrations", present, KINDS)?;
+            applies_to(m.switch_origin(&PRISMA), present, KINDS)?;
         }
         for given in m.list(&MIGRATIONS)? {
             applies_to(given.origin, present, KINDS)?;
