@@ -323,6 +323,10 @@ fn help_and_version_exit_0() {
     let ran = run(readygate().arg("--help"));
     assert_eq!(ran.code, Some(0));
     assert!(ran.stdout.contains("READYGATE_TIMEOUT"));
+    // The variables without a flag are listed too (they once were not).
+    for var in ["READYGATE_LOG", "READYGATE_DISABLED", "READYGATE_TARGETS"] {
+        assert!(ran.stdout.contains(var), "{var} not in --help");
+    }
     let ran = run(readygate().arg("--version"));
     assert_eq!(
         (ran.code, ran.stdout.trim()),
