@@ -16,8 +16,17 @@ fn main() -> ExitCode {
     match run(std::env::args_os(), env) {
         Finish::Exit(code) => ExitCode::from(code),
         Finish::Exec(command) => {
+            let mut cmd = Command::new(&command[0]);
+            cmd.args(&command[1..]);
+            // readygate's own settings (header tokens among them) are not the
+            // command's business.
+            for (name, _) in std::env::vars_os() {
+                if name.as_encoded_bytes().starts_with(b"READYGATE_") {
+                    cmd.env_remove(name);
+                }
+            }
             // Only returns on failure.
-            let err = Command::new(&command[0]).args(&command[1..]).exec();
+            let err = cmd.exec();
             let status = match err.kind() {
                 std::io::ErrorKind::NotFound => code::NOT_FOUND,
                 _ => code::NOT_EXECUTABLE,

@@ -64,6 +64,23 @@ pub(crate) fn redact_url(url: &Url) -> String {
     shown.to_string().replace("%2A%2A%2A", MASK)
 }
 
+/// One word of a command line as it may be shown: a URL with its secrets
+/// masked, `NAME=value` or `--name=value` with the value masked when the
+/// name looks secret (`PGPASSWORD=...`, `--token=...`), anything else as is.
+pub(crate) fn redact_word(word: &str) -> String {
+    if let Ok(url) = Url::parse(word) {
+        if url.password().is_some() || url.query().is_some() {
+            return redact_url(&url);
+        }
+    }
+    match word.split_once('=') {
+        Some((name, _)) if is_secret_param(name.trim_start_matches('-')) => {
+            format!("{name}={MASK}")
+        }
+        _ => word.to_string(),
+    }
+}
+
 /// The secrets found in a URL: its password (as written and decoded) and the
 /// values of secret-looking query parameters.
 pub(crate) fn url_secrets(url: &Url) -> Vec<String> {
@@ -163,6 +180,18 @@ impl<W: Write> Write for RedactingWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_words_are_shown_without_their_secrets() {
+        assert_eq!(
+            redact_word("postgres://u:hunter22@db/x"),
+            "postgres://u:***@db/x"
+        );
+        assert_eq!(redact_word("--password=hunter22"), "--password=***");
+        assert_eq!(redact_word("API_TOKEN=abc123"), "API_TOKEN=***");
+        assert_eq!(redact_word("--workers=4"), "--workers=4");
+        assert_eq!(redact_word("worker"), "worker");
+    }
 
     #[test]
     fn url_password_and_secret_params_are_masked() {

@@ -4,11 +4,15 @@
 
 /// Keeps error messages one readable line even for huge inputs.
 pub(crate) fn shorten(text: &str) -> String {
-    const MAX: usize = 40;
-    if text.chars().count() <= MAX {
+    shorten_to(text, 40)
+}
+
+/// The first `max` characters of `text`, and "..." when there were more.
+pub(crate) fn shorten_to(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
         return text.to_string();
     }
-    let head: String = text.chars().take(MAX).collect();
+    let head: String = text.chars().take(max).collect();
     format!("{head}...")
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use super::{Config, Mode};
 use crate::duration::show;
 use crate::schedule::Schedule;
+use crate::secret::redact_word;
 
 impl Config {
     /// The resolved configuration; secrets are redacted by the caller.
@@ -58,7 +59,11 @@ impl Config {
         }
         if let Mode::Wait(wait) = self.mode.running() {
             if !wait.command.is_empty() {
-                let words: Vec<_> = wait.command.iter().map(|w| w.to_string_lossy()).collect();
+                let words: Vec<_> = wait
+                    .command
+                    .iter()
+                    .map(|w| redact_word(&w.to_string_lossy()))
+                    .collect();
                 let _ = writeln!(out, "then run: {}", words.join(" "));
             }
         }

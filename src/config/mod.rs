@@ -158,7 +158,7 @@ impl Config {
         let attempt_timeout = m.duration(
             &ATTEMPT_TIMEOUT,
             Duration::from_secs(5),
-            false,
+            Duration::from_nanos(1),
             Some(probe::postgres::MAX_ATTEMPT_TIMEOUT),
         )?;
         let schedule = schedule(&m)?;

@@ -104,8 +104,14 @@ impl Mode {
         schedule: Schedule,
         names: &[String],
     ) -> Result<Mode, ConfigError> {
-        let timeout = m.duration(&TIMEOUT, Duration::from_secs(300), true, None)?;
-        let progress_every = m.duration(&PROGRESS_EVERY, Duration::from_secs(10), false, None)?;
+        let timeout = m.duration(&TIMEOUT, Duration::from_secs(300), Duration::ZERO, None)?;
+        // A floor, or a typo like 1ns writes thousands of lines a second.
+        let progress_every = m.duration(
+            &PROGRESS_EVERY,
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            None,
+        )?;
         let fail_fast = m.switch(&FAIL_FAST)?;
         let once = m.switch(&ONCE)?;
         let print = m.switch(&PRINT_CONFIG)?;

@@ -7,7 +7,7 @@ use crate::not_ready::Hints;
 use crate::options::{err, ConfigError, Given};
 use crate::preset::Preset;
 use crate::probe::{Planner, Probe, Target};
-use crate::text::shorten;
+use crate::text::{shorten, shorten_to};
 
 /// One target, ready to be checked.
 pub(crate) struct Planned {
@@ -44,7 +44,8 @@ pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, 
         }
         match Target::parse(&raw) {
             Ok(t) => {
-                let name = format!("{origin} #{} ({t})", n + 1);
+                // Redacted, and short enough for one line with the reason.
+                let name = format!("{origin} #{} ({})", n + 1, shorten_to(&t.to_string(), 120));
                 targets.push((t, name));
             }
             Err(why) => {
@@ -83,7 +84,8 @@ pub(super) fn plan(
         return Ok(plan);
     };
     for added in preset.targets {
-        let origin = format!("--preset {} ({})", preset.name, added.target);
+        let shown = shorten_to(&added.target.to_string(), 120);
+        let origin = format!("--preset {} ({shown})", preset.name);
         let (probe, description) = planner.plan(&added.target, Some(&added.extra), &origin)?;
         plan.push(Planned {
             target: added.target,

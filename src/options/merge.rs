@@ -121,20 +121,27 @@ impl Merge<'_> {
         }
     }
 
-    /// A duration with units; `zero_ok` allows `0`, `max` caps it.
+    /// A duration with units, at least `min` (`ZERO` allows `0`) and at
+    /// most `max`.
     pub(crate) fn duration(
         &self,
         opt: &Opt,
         default: Duration,
-        zero_ok: bool,
+        min: Duration,
         max: Option<Duration>,
     ) -> Result<Duration, ConfigError> {
         let Some(Given { value, origin }) = self.value(opt)? else {
             return Ok(default);
         };
         let d = duration::parse(&value).or_else(|e| err(origin, e))?;
-        if d.is_zero() && !zero_ok {
+        if d.is_zero() && !min.is_zero() {
             return err(origin, "must be longer than 0");
+        }
+        if d < min {
+            return err(
+                origin,
+                format_args!("must be at least {}", duration::show(min)),
+            );
         }
         if let Some(max) = max.filter(|&max| d > max) {
             return err(

@@ -111,6 +111,9 @@ impl Target {
         if url.host_str().is_some_and(|h| h.contains('%')) {
             return Err("has a host name with characters a DNS name cannot hold (spaces, control or non-ASCII characters; write non-ASCII names in punycode)".into());
         }
+        if url.port() == Some(0) {
+            return Err("has port 0, where no server can listen; give the service's port".into());
+        }
         kind.check_url(&url, has_host)?;
         Ok(Target { kind, url })
     }
@@ -121,11 +124,12 @@ impl Target {
     }
 
     /// Passwords and secret query values in this target, for the redactor;
-    /// for HTTP also the `Basic` credential the user:password turns into.
+    /// for HTTP also the `Basic` credential the user:password turns into,
+    /// and a user name without a password (a token, as often as not).
     pub(crate) fn secrets(&self) -> Vec<String> {
         let mut found = secret::url_secrets(&self.url);
-        if let (Kind::Http, Some(password)) = (self.kind, self.url.password()) {
-            found.push(http::basic_credential(&self.url, password));
+        if self.kind == Kind::Http {
+            found.extend(http::credential_secrets(&self.url));
         }
         found
     }
@@ -133,7 +137,10 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = secret::redact_url(&self.url);
+        let mut shown = secret::redact_url(&self.url);
+        if self.kind == Kind::Http {
+            shown = http::hide_token_user(&self.url, shown);
+        }
         // `Url` adds a trailing slash to bare tcp:// and http:// hosts; keep
         // what people write.
         match self.kind {

@@ -10,10 +10,10 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 use url::Url;
 
-use super::tls::Tls;
+use super::tls::{read_pem, Tls};
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::options::{err, ConfigError};
-use crate::text::one_line;
+use crate::text::{one_line, shorten};
 
 /// What a preset adds to one of its Redis targets.
 #[derive(Clone, Debug, Default)]
@@ -37,10 +37,10 @@ impl Planner<'_> {
         origin: &str,
     ) -> Result<(RedisProbe, String), ConfigError> {
         let own = match extra.and_then(|e| e.ca_file.as_ref()) {
-            Some((path, var)) => Some(
-                std::fs::read(path)
-                    .or_else(|e| err(var, format_args!("{path:?} cannot be read ({e})")))?,
-            ),
+            Some((path, var)) => {
+                let shown = shorten(path);
+                Some(read_pem(path).or_else(|e| err(var, format_args!("{shown:?} {e}")))?)
+            }
             None => None,
         };
         let pem = own.as_deref().or(self.tls.ca_pem.as_deref());

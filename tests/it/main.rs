@@ -2,6 +2,7 @@
 
 mod clickhouse;
 mod faults;
+mod hardening;
 mod http;
 mod inputs;
 mod langfuse;

@@ -95,6 +95,9 @@ pub(crate) fn from_env(env: &Env, web: Option<&str>) -> Result<Preset, String> {
         ));
     }
     let web = web.unwrap_or_default().trim_end_matches('/');
+    if web.contains(['?', '#']) {
+        return Err("--langfuse-web takes the web's base URL without a ?query or #fragment, e.g. http://langfuse-web:3000".into());
+    }
     let parts = [
         (
             database.unwrap_or_default(),

@@ -62,16 +62,39 @@ pub(crate) const OPTIONS: &[&Opt] = &[&EXPECT_VERSION, &STATUS, &JSON, &BODY, &H
 
 const KINDS: &str = "http(s)://";
 
-/// The `Basic` credential a URL's user:password turns into, for the redactor.
-pub(crate) fn basic_credential(url: &Url, password: &str) -> String {
+/// What a URL's credentials turn into on the wire, for the redactor: the
+/// `Basic` credential, and a user name given without a password, which is a
+/// token as often as not (`https://TOKEN@api/health`).
+pub(crate) fn credential_secrets(url: &Url) -> Vec<String> {
     use base64::Engine as _;
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
             .decode_utf8_lossy()
             .into_owned()
     };
-    let pair = format!("{}:{}", decode(url.username()), decode(password));
-    base64::engine::general_purpose::STANDARD.encode(pair)
+    if url.username().is_empty() && url.password().is_none() {
+        return Vec::new();
+    }
+    let user = decode(url.username());
+    let pair = format!("{user}:{}", decode(url.password().unwrap_or_default()));
+    let mut found = vec![base64::engine::general_purpose::STANDARD.encode(pair)];
+    if url.password().is_none() {
+        found.push(url.username().to_string());
+        found.push(user);
+    }
+    found
+}
+
+/// `shown` (a redacted URL) with a user name that has no password masked:
+/// such a user name is a token as often as not.
+pub(crate) fn hide_token_user(url: &Url, shown: String) -> String {
+    if url.username().is_empty() || url.password().is_some() {
+        return shown;
+    }
+    let mut masked = url.clone();
+    let _ = masked.set_username("***");
+    let _ = masked.set_password(None);
+    crate::secret::redact_url(&masked)
 }
 
 /// What a preset adds to one of its HTTP targets.

@@ -242,8 +242,12 @@ impl Planner {
 /// The migration names in a Prisma `prisma/migrations` directory: every
 /// subdirectory that holds a `migration.sql`, sorted as Prisma applies them.
 fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| format!("{:?} cannot be read ({e})", dir.display().to_string()))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        format!(
+            "{:?} cannot be read ({e})",
+            shorten(&dir.display().to_string())
+        )
+    })?;
     let mut names = Vec::new();
     for entry in entries.flatten() {
         if entry.path().join("migration.sql").is_file() {
@@ -253,7 +257,7 @@ fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
     if names.is_empty() {
         return Err(format!(
             "{:?} holds no migration (no */migration.sql); point it at prisma/migrations",
-            dir.display().to_string()
+            shorten(&dir.display().to_string())
         ));
     }
     names.sort();

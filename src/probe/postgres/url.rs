@@ -84,9 +84,11 @@ pub(crate) fn connect_options(
             }
             "host" if value.starts_with('/') => opts = opts.socket(&value),
             "host" => opts = opts.host(&value),
-            "port" => {
-                opts = opts.port(value.parse().map_err(|_| "has a port= that is not a port number".to_string())?)
-            }
+            "port" => match value.parse::<u16>() {
+                Ok(0) => return Err("has port=0, where no server can listen; give the service's port".into()),
+                Ok(port) => opts = opts.port(port),
+                Err(_) => return Err("has a port= that is not a port number".into()),
+            },
             "user" => opts = opts.username(&value),
             "password" => opts = opts.password(&value),
             "dbname" => opts = opts.database(&value),
@@ -155,13 +157,11 @@ fn parse_options(value: &str) -> Result<Vec<(String, String)>, String> {
     Ok(settings)
 }
 
+/// A PEM file named by the URL: readable now, bounded, not a FIFO.
 fn readable(path: &str, param: &str) -> Result<(), String> {
-    let text = std::fs::read(path)
-        .map_err(|e| format!("has {param}={path:?}, which cannot be read ({e})"))?;
-    if !text.windows(11).any(|w| w == b"-----BEGIN ") {
-        return Err(format!("has {param}={path:?}, which holds no PEM data"));
-    }
-    Ok(())
+    crate::probe::tls::read_pem(path)
+        .map(drop)
+        .map_err(|why| format!("has {param}={:?}, which {why}", shorten(path)))
 }
 
 fn quote_ident(name: &str) -> String {

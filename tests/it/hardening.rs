@@ -1,0 +1,288 @@
+//! Inputs a careless operator or an attacker gives, each refused at start
+//! (exit 2, one short line naming the culprit) or kept out of every output:
+//! the issue-12 slice of the reliability suite.
+
+use std::time::{Duration, Instant};
+
+use crate::record::row;
+use crate::support::{readygate, run, HttpStub, Ran};
+
+/// Exit 2, one line under 1 KiB naming `culprit`, no panic.
+fn refused(ran: &Ran, case: &str, culprit: &str) {
+    let err = &ran.stderr;
+    assert_eq!(ran.code, Some(2), "{case}: {err:.500}");
+    assert_eq!(err.lines().count(), 1, "{case}: not one line: {err:.500}");
+    assert!(
+        err.contains(culprit),
+        "{case}: {culprit:?} not in {err:.500}"
+    );
+    assert!(err.len() < 1024, "{case}: {} bytes of error", err.len());
+    assert!(!err.contains("panicked"), "{case}: {err:.500}");
+}
+
+#[test]
+fn a_progress_interval_below_100ms_is_refused() {
+    let mut row = row(
+        "Hostile input",
+        "--progress-every 1ns (a typo that would log thousands of lines a second)",
+        "exit 2 naming the flag or variable; 100ms is the floor",
+    );
+    for (args, env) in [
+        (vec!["--progress-every", "1ns"], None),
+        (vec!["--progress-every", "99ms"], None),
+        (vec![], Some("1us")),
+    ] {
+        let mut cmd = readygate();
+        cmd.arg("tcp://127.0.0.1:1").args(&args);
+        if let Some(v) = env {
+            cmd.env("READYGATE_PROGRESS_EVERY", v);
+        }
+        let ran = run(&mut cmd);
+        let culprit = if env.is_some() {
+            "READYGATE_PROGRESS_EVERY must be at least 100ms"
+        } else {
+            "--progress-every must be at least 100ms"
+        };
+        refused(&ran, &format!("{args:?} {env:?}"), culprit);
+    }
+    let ran = run(readygate().args([
+        "tcp://127.0.0.1:1",
+        "--progress-every",
+        "100ms",
+        "--timeout",
+        "350ms",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let lines = ran.stderr.matches("still waiting").count();
+    assert!((2..=4).contains(&lines), "{lines} progress lines in 350 ms");
+    row.saw(format!(
+        "1ns, 99ms and READYGATE_PROGRESS_EVERY=1us: exit 2; 100ms: {lines} lines in 350 ms"
+    ));
+}
+
+#[test]
+fn port_0_is_refused_for_every_kind() {
+    let mut row = row(
+        "Hostile input",
+        "port 0 in a target (tcp, http, postgres, redis, clickhouse, postgres ?port=0)",
+        "exit 2 at start instead of waiting on a port no server can listen on",
+    );
+    for target in [
+        "tcp://db:0",
+        "http://web:0/health",
+        "postgres://u:pw@db:0/app",
+        "redis://cache:0",
+        "clickhouse://ch:0/default",
+        "postgres://u:pw@db/app?port=0",
+    ] {
+        let ran = run(readygate().arg(target));
+        refused(&ran, target, "port");
+        assert!(ran.stderr.contains("target #1"), "{target}: {}", ran.stderr);
+        assert!(!ran.stderr.contains(":pw@"), "{target}: {}", ran.stderr);
+    }
+    row.saw("6 of 6 forms: exit 2, \"has port 0, where no server can listen\"");
+}
+
+#[test]
+fn pem_paths_that_never_end_or_block_are_refused_at_once() {
+    let mut row = row(
+        "Hostile input",
+        "a CA path that never ends (/dev/zero) or blocks (a FIFO), in --ca-file, sslrootcert= and REDIS_TLS_CA_PATH",
+        "exit 2 within a second naming the flag, parameter or variable; memory stays bounded",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("ca.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo failed");
+    let fifo = fifo.display().to_string();
+    let huge = dir.path().join("huge.pem");
+    std::fs::write(&huge, vec![b'a'; 5 * 1024 * 1024]).unwrap();
+    let huge = huge.display().to_string();
+    let langfuse = |ca: &str| {
+        let mut cmd = readygate();
+        cmd.args([
+            "--preset",
+            "langfuse-worker",
+            "--langfuse-web",
+            "http://web:3000",
+        ])
+        .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+        .env("REDIS_CONNECTION_STRING", "rediss://:r@redis:6379")
+        .env("REDIS_TLS_CA_PATH", ca)
+        .env("CLICKHOUSE_URL", "http://ch:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "x");
+        cmd
+    };
+    let mut slowest = Duration::ZERO;
+    for path in ["/dev/zero", fifo.as_str(), huge.as_str()] {
+        let cases: Vec<(std::process::Command, &str)> = vec![
+            (
+                {
+                    let mut cmd = readygate();
+                    cmd.args(["https://web/", "--ca-file", path]);
+                    cmd
+                },
+                "--ca-file",
+            ),
+            (
+                {
+                    let mut cmd = readygate();
+                    cmd.arg(format!("postgres://u:p@db/x?sslrootcert={path}"));
+                    cmd
+                },
+                "sslrootcert",
+            ),
+            (langfuse(path), "REDIS_TLS_CA_PATH"),
+        ];
+        for (mut cmd, culprit) in cases {
+            let began = Instant::now();
+            let ran = run(&mut cmd);
+            slowest = slowest.max(began.elapsed());
+            refused(&ran, &format!("{culprit} {path}"), culprit);
+            let why = if path == huge {
+                "larger than 4 MiB"
+            } else {
+                "not a regular file"
+            };
+            assert!(ran.stderr.contains(why), "{culprit} {path}: {}", ran.stderr);
+        }
+    }
+    assert!(slowest < Duration::from_secs(1), "{slowest:?}");
+    row.saw(format!(
+        "9 of 9: exit 2, \"not a regular file\" or \"larger than 4 MiB\"; slowest {} ms",
+        slowest.as_millis()
+    ));
+}
+
+#[test]
+fn huge_paths_are_shortened_in_errors() {
+    let mut row = row(
+        "Hostile input",
+        "a 120,000-character path in --ca-file and --prisma-migrations-dir, a 4,000-character one in sslrootcert= (targets stop at 4096)",
+        "exit 2 with one line under 1 KiB",
+    );
+    let long = format!("/{}", "a".repeat(120_000));
+    for (args, culprit) in [
+        (
+            vec!["https://web/".to_string(), "--ca-file".into(), long.clone()],
+            "--ca-file",
+        ),
+        (
+            vec![
+                "postgres://u:p@db/x".to_string(),
+                "--prisma-migrations-dir".into(),
+                long.clone(),
+            ],
+            "--prisma-migrations-dir",
+        ),
+        (
+            vec![format!(
+                "postgres://u:p@db/x?sslrootcert=/{}",
+                "b".repeat(4000)
+            )],
+            "sslrootcert",
+        ),
+    ] {
+        let ran = run(readygate().args(&args));
+        refused(&ran, culprit, culprit);
+    }
+    row.saw("3 of 3: exit 2, one line under 1 KiB");
+}
+
+#[test]
+fn a_langfuse_web_url_with_a_query_or_fragment_is_refused() {
+    let mut row = row(
+        "Hostile input",
+        "--langfuse-web with a ?query or #fragment (the health path would land inside it)",
+        "exit 2 naming --langfuse-web",
+    );
+    for web in ["http://web:3000/?x=1", "http://web:3000#f"] {
+        let ran = run(readygate()
+            .args(["--preset", "langfuse-worker", "--langfuse-web", web])
+            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+            .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
+            .env("CLICKHOUSE_URL", "http://ch:8123")
+            .env("CLICKHOUSE_USER", "default")
+            .env("CLICKHOUSE_PASSWORD", "x"));
+        refused(&ran, web, "--langfuse-web");
+    }
+    row.saw(
+        "2 of 2: exit 2, \"--langfuse-web takes the web's base URL without a ?query or #fragment\"",
+    );
+}
+
+#[test]
+fn a_token_given_as_the_url_user_name_is_never_shown() {
+    let mut row = row(
+        "Secrets",
+        "a token given as the URL's user name (https://TOKEN@api/health, sent as Basic auth)",
+        "the token appears in no output: --print-config, logs, --once, the summary",
+    );
+    let token = "tok-4f9a1c7e2b";
+    let web = HttpStub::start(503, "{}");
+    let url = web
+        .url("/health")
+        .replacen("http://", &format!("http://{token}@"), 1);
+    let print = run(readygate().args([&url, "--print-config"]));
+    assert_eq!(print.code, Some(0), "{}", print.stderr);
+    assert!(
+        print.stdout.contains("http://***@127.0.0.1"),
+        "{}",
+        print.stdout
+    );
+    let once = run(readygate().args([&url, "--once"]));
+    assert_eq!(once.code, Some(1), "{}", once.stderr);
+    let wait = run(readygate().args([&url, "--timeout", "300ms", "--log-format", "json"]));
+    assert_eq!(wait.code, Some(1), "{}", wait.stderr);
+    for ran in [&print, &once, &wait] {
+        assert!(!ran.all_output().contains(token), "{}", ran.all_output());
+    }
+    let heads = web.heads.lock().unwrap().join("\n").to_ascii_lowercase();
+    assert!(heads.contains("authorization: basic"), "{heads}");
+    row.saw("--print-config shows http://***@...; --once, text and JSON logs: no token");
+}
+
+#[test]
+fn the_command_sees_no_readygate_variable_and_print_config_masks_its_secrets() {
+    let mut row = row(
+        "Secrets",
+        "the exec'd command: READYGATE_* variables (header tokens among them) and secret arguments",
+        "the command's environment holds no READYGATE_* variable; --print-config masks URL passwords and secret-looking NAME=value arguments",
+    );
+    let web = HttpStub::start(200, "{}");
+    let ran = run(readygate()
+        .arg(web.url("/health"))
+        .env(
+            "READYGATE_HTTP_HEADERS",
+            "Authorization: Bearer hdr-secret-77",
+        )
+        .env("READYGATE_TIMEOUT", "5s")
+        .env("KEEP_ME", "yes")
+        .args(["-q", "--", "/usr/bin/env"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stdout.contains("KEEP_ME=yes"), "{}", ran.stdout);
+    assert!(!ran.stdout.contains("READYGATE_"), "{}", ran.stdout);
+    let print = run(readygate().args([
+        &web.url("/health"),
+        "--print-config",
+        "--",
+        "psql",
+        "postgres://u:arg-secret-55@db/x",
+        "--password=arg-secret-66",
+        "API_TOKEN=arg-secret-77",
+    ]));
+    assert_eq!(print.code, Some(0), "{}", print.stderr);
+    assert!(
+        print
+            .stdout
+            .contains("then run: psql postgres://u:***@db/x --password=*** API_TOKEN=***"),
+        "{}",
+        print.stdout
+    );
+    assert!(!print.stdout.contains("arg-secret"), "{}", print.stdout);
+    row.saw("env: KEEP_ME passed, no READYGATE_*; --print-config: then run: psql postgres://u:***@db/x --password=*** API_TOKEN=***");
+}
