@@ -36,13 +36,15 @@ pub(crate) enum Class {
     Response,
     /// The service runs another release than expected.
     Version,
+    /// The check itself is wrong (a `--sql` syntax error): waiting cannot fix it.
+    BadCheck,
     /// Anything else.
     Other,
 }
 
 impl Class {
     /// Every class, for metrics that start at zero.
-    pub(crate) const ALL: [Class; 13] = [
+    pub(crate) const ALL: [Class; 14] = [
         Class::Refused,
         Class::Dns,
         Class::Timeout,
@@ -55,12 +57,16 @@ impl Class {
         Class::FailedMigration,
         Class::Response,
         Class::Version,
+        Class::BadCheck,
         Class::Other,
     ];
 
     /// Failures that waiting will not fix; `--fail-fast` stops on them.
     pub(crate) fn is_permanent(self) -> bool {
-        matches!(self, Class::Tls | Class::Auth | Class::UnknownDatabase)
+        matches!(
+            self,
+            Class::Tls | Class::Auth | Class::UnknownDatabase | Class::BadCheck
+        )
     }
 
     /// A short stable name, for JSON logs and metric labels.
@@ -78,6 +84,7 @@ impl Class {
             Class::FailedMigration => "failed_migration",
             Class::Response => "response",
             Class::Version => "version",
+            Class::BadCheck => "bad_check",
             Class::Other => "other",
         }
     }

@@ -116,7 +116,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
         Ok(c) => c,
         Err(e) => return usage_error(&e.0),
     };
-    let redactor = Redactor::new(config.secrets.clone());
+    let redactor = config.redactor.clone();
     let skip = match disabled {
         true => Some("READYGATE_DISABLED is true".to_string()),
         false => config.conditions.skip_reason(&env),

@@ -23,6 +23,7 @@ use crate::options::{
 use crate::probe::{self, Target};
 use crate::report::{LogFormat, Logging};
 use crate::schedule::Schedule;
+use crate::secret::Redactor;
 use crate::text::shorten;
 use crate::{duration, preset};
 
@@ -126,8 +127,8 @@ pub(crate) struct Config {
     pub(crate) insecure: bool,
     /// Problems noticed in the configuration, to log once logging is set up.
     pub(crate) warnings: Vec<String>,
-    /// Every secret the configuration holds, for the output redactor.
-    pub(crate) secrets: Vec<String>,
+    /// Blanks every secret the configuration holds out of any output.
+    pub(crate) redactor: Redactor,
 }
 
 impl Config {
@@ -175,8 +176,9 @@ impl Config {
         });
         let planner = probe::Planner::new(&m, &all, version_reporters, attempt_timeout)?;
         secrets.extend(planner.secrets());
+        let redactor = Redactor::new(secrets);
         let conditions = Conditions::read(&m)?;
-        let plan = plan::plan(&planner, targets, preset)?;
+        let plan = plan::plan(&planner, &redactor, targets, preset)?;
         Ok(Config {
             plan,
             mode,
@@ -186,7 +188,7 @@ impl Config {
             conditions,
             insecure: planner.insecure(),
             warnings,
-            secrets,
+            redactor,
         })
     }
 }

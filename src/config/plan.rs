@@ -7,6 +7,7 @@ use crate::not_ready::Hints;
 use crate::options::{err, ConfigError, Given};
 use crate::preset::Preset;
 use crate::probe::{Planner, Probe, Target};
+use crate::secret::Redactor;
 use crate::text::{shorten, shorten_to};
 
 /// One target, ready to be checked.
@@ -66,12 +67,13 @@ pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, 
 /// Builds every target's probe: the user's first, then the preset's.
 pub(super) fn plan(
     planner: &Planner,
+    redactor: &Redactor,
     targets: Vec<(Target, String)>,
     preset: Option<Preset>,
 ) -> Result<Vec<Planned>, ConfigError> {
     let mut plan = Vec::new();
     for (target, origin) in targets {
-        let (probe, description) = planner.plan(&target, None, &origin)?;
+        let (probe, description) = planner.plan(&target, None, &origin, redactor)?;
         plan.push(Planned {
             target,
             probe,
@@ -86,7 +88,8 @@ pub(super) fn plan(
     for added in preset.targets {
         let shown = shorten_to(&added.target.to_string(), 120);
         let origin = format!("--preset {} ({shown})", preset.name);
-        let (probe, description) = planner.plan(&added.target, Some(&added.extra), &origin)?;
+        let (probe, description) =
+            planner.plan(&added.target, Some(&added.extra), &origin, redactor)?;
         plan.push(Planned {
             target: added.target,
             probe,

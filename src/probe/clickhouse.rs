@@ -17,6 +17,7 @@ use super::tls::Tls;
 use super::url_part::decode_part;
 use crate::not_ready::{Class, NotReady};
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
+use crate::secret::Redactor;
 use crate::text::{one_line, shorten};
 
 const TABLES: Opt = Opt {
@@ -106,6 +107,7 @@ impl Planner {
         url: &Url,
         extra: Option<&Extra>,
         origin: &str,
+        redactor: &Redactor,
     ) -> Result<(ClickHouseProbe, String), ConfigError> {
         let req = match extra {
             None => self.plain.clone(),
@@ -115,8 +117,8 @@ impl Planner {
             }),
         };
         let description = req.describe();
-        let probe =
-            ClickHouseProbe::new(self.client.clone(), url, req).or_else(|e| err(origin, e))?;
+        let probe = ClickHouseProbe::new(self.client.clone(), url, req, redactor.clone())
+            .or_else(|e| err(origin, e))?;
         Ok((probe, description))
     }
 }
@@ -152,11 +154,18 @@ pub(crate) struct ClickHouseProbe {
     database: String,
     what: String,
     req: Arc<Requirements>,
+    /// Cleans server errors before they are cut short for a message.
+    redactor: Redactor,
 }
 
 impl ClickHouseProbe {
     /// From `clickhouse://user:pass@host:8123/db?secure=true`.
-    fn new(client: Client, url: &Url, req: Arc<Requirements>) -> Result<Self, String> {
+    fn new(
+        client: Client,
+        url: &Url,
+        req: Arc<Requirements>,
+        redactor: Redactor,
+    ) -> Result<Self, String> {
         // User and password travel as HTTP headers: no control characters.
         let decode = |what: &str, s: &str| {
             decode_part(what, s).and_then(|v| match v.contains(char::is_control) {
@@ -205,6 +214,7 @@ impl ClickHouseProbe {
                 database
             },
             req,
+            redactor,
         })
     }
 
@@ -296,7 +306,7 @@ impl ClickHouseProbe {
             return Ok(body);
         }
         Err(classify_server(
-            &body,
+            &self.redactor.clean(&body),
             &self.user,
             &self.database,
             &self.what,

@@ -23,7 +23,7 @@ use url::Url;
 use crate::attempt::Check;
 use crate::not_ready::NotReady;
 use crate::options::{ConfigError, Merge, Opt};
-use crate::secret;
+use crate::secret::{self, Redactor};
 
 /// What kind of dependency a target URL names, from its scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +218,7 @@ impl Planner {
         target: &Target,
         extra: Option<&Extra>,
         origin: &str,
+        redactor: &Redactor,
     ) -> Result<(Probe, String), ConfigError> {
         let url = &target.url;
         Ok(match target.kind {
@@ -234,7 +235,7 @@ impl Planner {
                     .http
                     .as_ref()
                     .expect("planned with an HTTP target present");
-                let (probe, description) = planner.plan(url, extra);
+                let (probe, description) = planner.plan(url, extra, redactor);
                 (Probe::Http(probe), description)
             }
             Kind::Postgres => {
@@ -263,7 +264,7 @@ impl Planner {
                     .clickhouse
                     .as_ref()
                     .expect("planned with a ClickHouse target present");
-                let (probe, description) = planner.plan(url, extra, origin)?;
+                let (probe, description) = planner.plan(url, extra, origin, redactor)?;
                 (Probe::ClickHouse(probe), description)
             }
         })

@@ -286,3 +286,156 @@ fn the_command_sees_no_readygate_variable_and_print_config_masks_its_secrets() {
     assert!(!print.stdout.contains("arg-secret"), "{}", print.stdout);
     row.saw("env: KEEP_ME passed, no READYGATE_*; --print-config: then run: psql postgres://u:***@db/x --password=*** API_TOKEN=***");
 }
+
+#[test]
+fn a_secret_the_server_echoes_is_redacted_before_it_is_cut_short() {
+    use crate::support::Sidecar;
+    let mut row = row(
+        "Secrets",
+        "a 503 body or JSON value that echoes a header token across the 120-character cut, or with a tab inside",
+        "no part of the token appears in text or JSON logs, the termination log or /readyz",
+    );
+    let token = "tok4c7e9b2d1f0a8e6c3b5d7f9a1c3e5b7d9f1a3c5e7b";
+    let tabbed = "tab-Sec\tret-91f3e5a7c9";
+    let cut = format!("{}{token}", "x".repeat(100));
+    let tab_body = format!("{} {tabbed}", "y".repeat(50));
+    let dir = tempfile::tempdir().unwrap();
+    let mut seen = Vec::new();
+    for body in [
+        cut.clone(),
+        format!(r#"{{"echo":"{cut}"}}"#),
+        tab_body.replace('\t', "\\t"),
+    ] {
+        let web = HttpStub::start(503, &body);
+        let log = dir.path().join("termination.log");
+        let headers = [format!("X-Token: {token}"), format!("X-Tabbed: {tabbed}")];
+        let mut outputs = Vec::new();
+        for format in ["text", "json"] {
+            let ran = run(readygate()
+                .arg(web.url("/health"))
+                .args(["--http-header", &headers[0], "--http-header", &headers[1]])
+                .args(["--http-json", "/echo=1", "--timeout", "400ms"])
+                .args(["--log-format", format])
+                .arg("--termination-log")
+                .arg(&log));
+            assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+            outputs.push(ran.all_output());
+            outputs.push(std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        let sidecar = Sidecar::start(readygate().arg(web.url("/health")).args([
+            "--http-header",
+            &headers[0],
+            "--http-header",
+            &headers[1],
+        ]));
+        crate::support::eventually(Duration::from_secs(5), "a failed check", || {
+            sidecar.get("/readyz").1.contains("HTTP 503")
+        });
+        outputs.push(sidecar.get("/readyz").1);
+        outputs.push(sidecar.get("/readyz?format=json").1);
+        for out in &outputs {
+            for part in [&token[..12], &token[30..], "tab-Sec", "ret-91f3e5a7c9"] {
+                assert!(!out.contains(part), "{part} of a secret in: {out}");
+            }
+        }
+        seen.push(outputs.len());
+    }
+    row.saw(format!(
+        "3 bodies x {} outputs each (text, JSON, termination log, /readyz text and JSON): no fragment of either token",
+        seen[0]
+    ));
+}
+
+#[test]
+fn a_sql_check_that_cannot_run_is_permanent() {
+    use crate::support::Postgres;
+    let mut row = row(
+        "PostgreSQL",
+        "a --sql with a syntax error (42601) or a first column that is not a boolean",
+        "a permanent failure: exit 3 at once with --fail-fast, and --once says it does not fix itself",
+    );
+    let pg = Postgres::start();
+    for (sql, says) in [
+        ("SELEC true", "syntax error"),
+        ("SELECT 42", "not a boolean"),
+    ] {
+        let began = Instant::now();
+        let ran =
+            run(readygate()
+                .arg(pg.url())
+                .args(["--sql", sql, "--fail-fast", "--timeout", "30s"]));
+        let took = began.elapsed();
+        assert_eq!(ran.code, Some(3), "{sql}: {}", ran.stderr);
+        assert!(took < Duration::from_secs(5), "{sql}: {took:?}");
+        assert!(ran.stderr.contains(says), "{sql}: {}", ran.stderr);
+        let once = run(readygate().arg(pg.url()).args(["--sql", sql, "--once"]));
+        assert_eq!(once.code, Some(1), "{sql}: {}", once.stderr);
+        assert!(
+            once.stderr.contains("does not fix itself"),
+            "{sql}: {}",
+            once.stderr
+        );
+        row.saw(format!(
+            "{sql:?}: --fail-fast exit 3 after {} ms; --once: \"{says}\", \"does not fix itself\"",
+            took.as_millis()
+        ));
+    }
+}
+
+#[test]
+fn an_idle_session_timeout_does_not_make_the_sidecar_flap() {
+    use crate::support::{Postgres, Sidecar};
+    let mut row = row(
+        "PostgreSQL",
+        "a role with idle_session_timeout = 1s under the sidecar's kept connection (SQLSTATE 57P05)",
+        "the sidecar reconnects and stays ready: /readyz never flaps",
+    );
+    let pg = Postgres::start();
+    pg.admin("ALTER ROLE app SET idle_session_timeout = '1s'");
+    let sidecar = Sidecar::start(readygate().arg(pg.url()).args(["--interval", "1500ms"]));
+    crate::support::eventually(Duration::from_secs(10), "ready", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    let began = Instant::now();
+    let mut samples = 0;
+    while began.elapsed() < Duration::from_secs(9) {
+        let (status, body) = sidecar.get("/readyz");
+        assert_eq!(status, 200, "flapped after {:?}: {body}", began.elapsed());
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !sidecar.log().contains("no longer ready"),
+        "{}",
+        sidecar.log()
+    );
+    row.saw(format!(
+        "{samples} samples of /readyz over 9 s (6 idle timeouts): all 200, no \"no longer ready\""
+    ));
+}
+
+#[test]
+fn a_server_that_is_not_postgresql_is_named_as_such() {
+    use crate::support::{Hostile, Misbehave};
+    let mut row = row(
+        "PostgreSQL",
+        "the URL points at a server that is not PostgreSQL (an SSH banner, an HTTP answer)",
+        "\"is not a PostgreSQL server\", not a certificate error; not permanent (no exit 3)",
+    );
+    for banner in [
+        &b"SSH-2.0-OpenSSH_9.2\r\n"[..],
+        &b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"[..],
+    ] {
+        let server = Hostile::start(Misbehave::Banner(banner));
+        let url = format!("postgres://u:p@127.0.0.1:{}/db", server.port);
+        let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "500ms"]));
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("is not a PostgreSQL server"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("certificate"), "{}", ran.stderr);
+    }
+    row.saw("SSH banner and HTTP 400: exit 1 at the deadline, \"is not a PostgreSQL server\"");
+}

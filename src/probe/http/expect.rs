@@ -100,6 +100,16 @@ impl JsonExpect {
     }
 
     pub(crate) fn check(&self, doc: &serde_json::Value) -> Result<(), String> {
+        self.check_shown(doc, str::to_string)
+    }
+
+    /// Like [`JsonExpect::check`]; a mismatching value passes through `shown`
+    /// (the redactor) before it is cut short for the message.
+    pub(crate) fn check_shown(
+        &self,
+        doc: &serde_json::Value,
+        shown: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
         match doc.pointer(&self.pointer) {
             None => Err(format!(
                 "JSON {} is missing, want {:?}",
@@ -116,7 +126,7 @@ impl JsonExpect {
             Some(other) => Err(format!(
                 "JSON {} is {}, want {:?}",
                 self.pointer,
-                excerpt(&other.to_string()),
+                excerpt(&shown(&other.to_string())),
                 self.value
             )),
         }

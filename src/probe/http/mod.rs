@@ -17,6 +17,7 @@ pub(crate) use probe::{classify, HttpProbe};
 
 use super::tls::Tls;
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
+use crate::secret::Redactor;
 use crate::text::shorten;
 use client::{parse_header, redirect_policy};
 use expect::Expect;
@@ -222,7 +223,12 @@ impl Planner {
     }
 
     /// The probe for one target and what it must satisfy, in words.
-    pub(crate) fn plan(&self, url: &Url, extra: Option<&Extra>) -> (HttpProbe, String) {
+    pub(crate) fn plan(
+        &self,
+        url: &Url,
+        extra: Option<&Extra>,
+        redactor: &Redactor,
+    ) -> (HttpProbe, String) {
         let expect = match extra {
             None => self.plain.clone(),
             Some(extra) => {
@@ -245,10 +251,8 @@ impl Planner {
             }
         };
         let description = self.describe(&expect);
-        (
-            HttpProbe::new(self.client.clone(), url.clone(), expect),
-            description,
-        )
+        let probe = HttpProbe::new(self.client.clone(), url.clone(), expect, redactor.clone());
+        (probe, description)
     }
 
     fn describe(&self, e: &Expect) -> String {

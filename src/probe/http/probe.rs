@@ -11,6 +11,7 @@ use url::Url;
 
 use super::expect::{same_version, Expect};
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::secret::Redactor;
 use crate::text::{error_chain, excerpt};
 
 /// At most this much of a body is read.
@@ -22,10 +23,18 @@ pub(crate) struct HttpProbe {
     url: Url,
     basic: Option<(String, String)>,
     expect: Arc<Expect>,
+    /// Cleans what the server sent before it is cut short for a message, so
+    /// a secret it echoes cannot show through the cut.
+    redactor: Redactor,
 }
 
 impl HttpProbe {
-    pub(crate) fn new(client: Client, mut url: Url, expect: Arc<Expect>) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        mut url: Url,
+        expect: Arc<Expect>,
+        redactor: Redactor,
+    ) -> Self {
         // `http://user:pass@host/` means Basic authentication; reqwest does
         // not send the URL's credentials by itself.
         let decode = |s: &str| {
@@ -45,6 +54,7 @@ impl HttpProbe {
             url,
             basic,
             expect,
+            redactor,
         }
     }
 
@@ -67,9 +77,11 @@ impl HttpProbe {
             body.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&body);
+        // Messages quote the body: redacted whole, then shortened.
+        let shown = |text: &str| self.redactor.clean(text);
         if !self.expect.status.contains(status.as_u16()) {
             let mut reason = format!("HTTP {}, want {}", show_status(status), self.expect.status);
-            reason.push_str(&body_note(&text));
+            reason.push_str(&body_note(&shown(&text)));
             return Err(NotReady::new(Class::Response, reason).hint(status_hint(status)));
         }
         if let Some(needle) = &self.expect.body {
@@ -79,7 +91,7 @@ impl HttpProbe {
                     Class::Response,
                     format!(
                         "body does not contain {needle:?}{within}{}",
-                        body_note(&text)
+                        body_note(&shown(&text))
                     ),
                 ));
             }
@@ -91,11 +103,14 @@ impl HttpProbe {
                 } else {
                     format!("body is not JSON ({e})")
                 };
-                NotReady::new(Class::Response, format!("{why}: {}", excerpt(&text)))
+                NotReady::new(
+                    Class::Response,
+                    format!("{why}: {}", excerpt(&shown(&text))),
+                )
             })?;
             for expect in &self.expect.json {
                 expect
-                    .check(&doc)
+                    .check_shown(&doc, shown)
                     .map_err(|reason| NotReady::new(Class::Response, reason))?;
             }
             if let Some(want) = &self.expect.version {
@@ -103,7 +118,7 @@ impl HttpProbe {
                 match have {
                     Some(have) if same_version(have, want) => {}
                     Some(have) => {
-                        return Err(NotReady::new(Class::Version, format!("the service runs version {have}, this gate expects {want}"))
+                        return Err(NotReady::new(Class::Version, format!("the service runs version {}, this gate expects {want}", excerpt(&shown(have))))
                             .hint("deploy web and worker from one release (the same image tag); a rolling upgrade settles by itself"))
                     }
                     None => {

@@ -7,6 +7,9 @@ use crate::text::error_chain;
 
 /// Classifies an error from connecting or querying.
 pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> NotReady {
+    if let Some(not_postgres) = not_postgres(&err, what) {
+        return not_postgres;
+    }
     match err {
         sqlx::Error::Io(io) if is_tls_error(&io.to_string()) => tls(&io.to_string()),
         sqlx::Error::Io(io) => NotReady::from_io(&io, what),
@@ -38,6 +41,28 @@ pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str
     }
 }
 
+/// A server that answers the SSL request with anything but `S` or `N`
+/// (HTTP's `H`), or says `S` and then speaks no TLS (SSH's banner), is not
+/// PostgreSQL: say so, rather than blame a certificate.
+fn not_postgres(err: &sqlx::Error, what: &str) -> Option<NotReady> {
+    let text = match err {
+        sqlx::Error::Database(_) => return None,
+        other => error_chain(other),
+    };
+    let answer = match text.split_once("unexpected response from SSLRequest: ") {
+        Some((_, rest)) => format!("the byte {}", rest.split_whitespace().next().unwrap_or("?")),
+        None if text.contains("InvalidContentType") => "something that is not TLS".to_string(),
+        None => return None,
+    };
+    Some(
+        NotReady::new(
+            Class::Other,
+            format!("{what} is not a PostgreSQL server: it answered the SSL request with {answer}"),
+        )
+        .hint("check the host and port: is this PostgreSQL's port (5432), not HTTP, SSH or another service?"),
+    )
+}
+
 fn is_tls_error(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("certificate") || t.contains("tls") || t.contains("unknownissuer")
@@ -57,12 +82,17 @@ pub(super) fn database_error(db: &dyn sqlx::error::DatabaseError, context: &str)
         "57P03" => NotReady::new(Class::Starting, format!("server is not accepting connections yet: {message}"))
             .hint("PostgreSQL is starting up, shutting down or recovering; wait"),
         "57P01" | "57P02" => NotReady::new(Class::Starting, format!("server is shutting down: {message}")),
+        // idle_session_timeout: the kept connection was closed while idle;
+        // like a restart, the probe reconnects and asks again at once.
+        "57P05" => NotReady::new(Class::Starting, format!("server closed the idle connection: {message}")),
         "57014" => NotReady::new(Class::Timeout, format!("{context}: statement timed out"))
             .hint("the query is slow or waits for a lock: check for long transactions"),
         "42P01" => NotReady::new(Class::Schema, format!("{context}: {message}"))
             .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
         "42501" => NotReady::new(Class::Other, format!("{context}: {message}"))
             .hint("the user lacks privileges: GRANT SELECT on what the check reads"),
+        "42601" => NotReady::new(Class::BadCheck, format!("{context}: {message}"))
+            .hint("a syntax error does not fix itself: correct the query (exit 3 with --fail-fast)"),
         "25006" => NotReady::new(Class::Other, format!("{context}: {message}"))
             .hint("--sql runs read-only; make it a SELECT that returns true when ready"),
         _ => NotReady::new(Class::Other, format!("{context}: {message} (SQLSTATE {code})")),

@@ -177,10 +177,10 @@ pub(super) async fn custom_check(
             Ok(None) => Err((unsatisfied("--sql returned NULL".into()), true)),
             Err(e) => Err((
                 NotReady::new(
-                    Class::Other,
+                    Class::BadCheck,
                     format!("--sql's first column is not a boolean ({e})"),
                 )
-                .hint("make the query return true when ready, e.g. SELECT count(*) > 0 FROM ..."),
+                .hint("make the query return true when ready, e.g. SELECT count(*) > 0 FROM ... (this does not fix itself: exit 3 with --fail-fast)"),
                 false,
             )),
         },

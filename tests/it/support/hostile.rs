@@ -28,6 +28,9 @@ pub enum Misbehave {
     Huge,
     /// Redirects every request to another path on itself.
     RedirectLoop,
+    /// Sends these bytes as soon as a client connects, then stalls: another
+    /// protocol's greeting (an SSH banner), or an HTTP error to anything.
+    Banner(&'static [u8]),
 }
 
 /// A TCP server on 127.0.0.1:0 that misbehaves in one way; counts the
@@ -81,6 +84,10 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
     if let Misbehave::Silent = how {
         return stall();
     }
+    if let Misbehave::Banner(bytes) = how {
+        let _ = conn.write_all(bytes);
+        return stall();
+    }
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut request = 0;
     while read_head(&mut reader).is_some() {
@@ -89,7 +96,7 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
             format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
         };
         match how {
-            Misbehave::Silent => unreachable!(),
+            Misbehave::Silent | Misbehave::Banner(_) => unreachable!(),
             Misbehave::HeadThenStall => {
                 let _ = conn.write_all(head(100).as_bytes());
                 return stall();
