@@ -36,6 +36,7 @@ impl Planned {
 /// Targets as given, parsed, with the name errors use for each.
 pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, ConfigError> {
     let mut targets = Vec::new();
+    let several = given.len() > 1;
     for (n, Given { value: raw, origin }) in given.into_iter().enumerate() {
         if raw.chars().count() > 4096 {
             return err(
@@ -50,18 +51,40 @@ pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, 
                 targets.push((t, name));
             }
             Err(why) => {
-                // The raw value may hold a password: name it by position.
-                // Only something like `db:5432` is safe to echo.
-                let shown = if raw.contains("//") || raw.contains(['@', '?', '#']) {
-                    String::new()
-                } else {
+                // The raw value may hold a password, or half of one that a
+                // space split in two: name it by position. Only the shape of
+                // a forgotten scheme, `db:5432`, is echoed.
+                let shown = if looks_like_host_port(&raw) {
                     format!(" {:?}", shorten(&raw))
+                } else {
+                    String::new()
                 };
-                return err(&format!("{origin} #{}{shown}", n + 1), why);
+                let hint = match origin.starts_with("READYGATE_") && several {
+                    true => {
+                        " (a space in a password or query splits a URL in two: write it as %20)"
+                    }
+                    false => "",
+                };
+                return err(
+                    &format!("{origin} #{}{shown}", n + 1),
+                    format_args!("{why}{hint}"),
+                );
             }
         }
     }
     Ok(targets)
+}
+
+/// `host:port`, the one shape of a bad target safe to echo.
+fn looks_like_host_port(raw: &str) -> bool {
+    raw.split_once(':').is_some_and(|(host, port)| {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+            && !port.is_empty()
+            && port.chars().all(|c| c.is_ascii_digit())
+    })
 }
 
 /// Builds every target's probe: the user's first, then the preset's.

@@ -439,3 +439,113 @@ fn a_server_that_is_not_postgresql_is_named_as_such() {
     }
     row.saw("SSH banner and HTTP 400: exit 1 at the deadline, \"is not a PostgreSQL server\"");
 }
+
+#[test]
+fn a_password_split_by_a_space_in_readygate_targets_is_not_echoed() {
+    let mut row = row(
+        "Secrets",
+        "READYGATE_TARGETS holding a password with a space (?password=correct horse-battery-staple), split in two",
+        "exit 2 naming READYGATE_TARGETS #N and how to write a space; no half of the password shown",
+    );
+    for (targets, culprit) in [
+        (
+            "postgres://u@db/x?password=correct horse-battery-staple",
+            "READYGATE_TARGETS #2",
+        ),
+        (
+            "postgres://u:correct horse-battery-staple@db/x",
+            "READYGATE_TARGETS #1",
+        ),
+    ] {
+        let ran = run(readygate().env("READYGATE_TARGETS", targets));
+        refused(&ran, targets, culprit);
+        assert!(ran.stderr.contains("%20"), "{}", ran.stderr);
+        for half in ["correct", "horse-battery-staple", "horse"] {
+            assert!(!ran.stderr.contains(half), "{half}: {}", ran.stderr);
+        }
+    }
+    row.saw("2 of 2: exit 2, \"READYGATE_TARGETS #2 is not a URL ... write it as %20\", no part of the password");
+}
+
+#[test]
+fn sql_checks_leave_nothing_behind() {
+    use crate::support::{eventually, finish, spawn, Postgres, ADMIN_PASSWORD};
+    let mut row = row(
+        "PostgreSQL",
+        "a \"read-only\" --sql with effects: lo_from_bytea, VACUUM FULL, holding Prisma's advisory lock, COPY TO a file as a superuser",
+        "nothing survives an attempt: the transaction is rolled back, session locks let go, superuser connections refused unless --sql-as-superuser",
+    );
+    let pg = Postgres::start();
+    pg.as_app("CREATE TABLE t (x int); INSERT INTO t VALUES (1)");
+    let ran = run(readygate().arg(pg.url()).args([
+        "--sql",
+        "SELECT lo_from_bytea(0, 'x') > 0",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(
+        pg.admin("SELECT count(*) FROM pg_largeobject_metadata"),
+        "0"
+    );
+    let before = pg.admin("SELECT pg_relation_filenode('t')");
+    let ran = run(readygate()
+        .arg(pg.url())
+        .args(["--sql", "VACUUM FULL t", "--timeout", "500ms"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(
+        pg.admin("SELECT pg_relation_filenode('t')"),
+        before,
+        "t was rewritten"
+    );
+    // Prisma migrates under pg_advisory_lock(72707369): the gate must not hold it.
+    let gate = spawn(readygate().arg(pg.url()).args([
+        "--sql",
+        "SELECT pg_try_advisory_lock(72707369) AND false",
+        "--timeout",
+        "3s",
+    ]));
+    eventually(Duration::from_secs(10), "the gate to connect", || {
+        pg.gate_connections() == "1"
+    });
+    let mut held = 0;
+    for _ in 0..10 {
+        let n: u32 = pg
+            .admin("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707369")
+            .parse()
+            .unwrap();
+        held += n;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert_eq!(held, 0, "the advisory lock was held between attempts");
+    // A superuser could write a file with COPY, which no transaction undoes.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("written-by-sql");
+    let copy = format!("COPY (SELECT 1) TO '{}'", file.display());
+    let superuser = format!(
+        "postgres://postgres:{ADMIN_PASSWORD}@127.0.0.1:{}/app",
+        pg.port
+    );
+    let ran =
+        run(readygate()
+            .arg(&superuser)
+            .args(["--sql", &copy, "--fail-fast", "--timeout", "5s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--sql would run as superuser"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!file.exists(), "COPY wrote {}", file.display());
+    let ran = run(readygate().arg(&superuser).args([
+        "--sql",
+        "SELECT true",
+        "--sql-as-superuser",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw("lo_from_bytea: ready, 0 large objects; VACUUM FULL: exit 1, table not rewritten; advisory lock held in 0 of 10 samples; superuser: exit 3, no file; --sql-as-superuser: exit 0");
+}

@@ -60,7 +60,22 @@ const SQL: Opt = Opt {
     help: "PostgreSQL: this query must return true; runs read-only with a statement timeout",
 };
 
-pub(crate) const OPTIONS: &[&Opt] = &[&TABLES, &PRISMA, &MIGRATIONS, &MIGRATIONS_DIR, &SQL];
+const SQL_AS_SUPERUSER: Opt = Opt {
+    flag: Some("--sql-as-superuser"),
+    short: None,
+    var: "READYGATE_SQL_AS_SUPERUSER",
+    takes: Takes::Switch,
+    help: "PostgreSQL: run --sql even on a superuser connection (which can write files and change the server's configuration)",
+};
+
+pub(crate) const OPTIONS: &[&Opt] = &[
+    &TABLES,
+    &PRISMA,
+    &MIGRATIONS,
+    &MIGRATIONS_DIR,
+    &SQL,
+    &SQL_AS_SUPERUSER,
+];
 
 const KINDS: &str = "postgres://";
 
@@ -124,6 +139,8 @@ pub(crate) struct Requirements {
     pub(crate) migrations: Vec<String>,
     /// `--sql`: must return true in the first column of its first row.
     pub(crate) sql: Option<String>,
+    /// `--sql-as-superuser`: a superuser connection may run `--sql`.
+    pub(crate) sql_as_superuser: bool,
 }
 
 impl Requirements {
@@ -162,6 +179,13 @@ impl Requirements {
                 return err(sql.origin, "contains a NUL byte");
             }
             req.sql = Some(sql.value);
+        }
+        req.sql_as_superuser = m.switch(&SQL_AS_SUPERUSER)?;
+        if req.sql_as_superuser && req.sql.is_none() {
+            return err(
+                m.switch_origin(&SQL_AS_SUPERUSER),
+                "applies to --sql, which is not given",
+            );
         }
         Ok(req)
     }

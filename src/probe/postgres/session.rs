@@ -38,6 +38,8 @@ struct Session {
     prisma_table: bool,
     /// The last count of free connection slots: when, how many, of how many.
     slots: Option<SlotCount>,
+    /// The session's role is a superuser (asked once, before the first `--sql`).
+    superuser: Option<bool>,
 }
 
 #[derive(Clone, Copy)]
@@ -136,6 +138,7 @@ impl PostgresProbe {
                     baseline: None,
                     prisma_table: false,
                     slots: None,
+                    superuser: None,
                 },
                 Err(e) => return Err(self.classify(e)),
             },
@@ -248,6 +251,9 @@ impl PostgresProbe {
             return fail(not_ready);
         }
         if let Some(sql) = &self.req.sql {
+            if let Err(e) = boxed(self.refuse_superuser(session)).await {
+                return fail(e);
+            }
             match boxed(custom_check(&mut session.conn, sql, |e| self.classify(e))).await {
                 Ok(()) => {}
                 // Anything but a boolean row may have been a statement that
@@ -266,6 +272,35 @@ impl PostgresProbe {
         Attempt {
             result: Ok(()),
             keep: self.monitoring && !crowded,
+        }
+    }
+
+    /// `--sql` as a superuser could write files or change the server's
+    /// configuration, which no transaction stops: refused unless allowed.
+    async fn refuse_superuser(&self, session: &mut Session) -> Result<(), NotReady> {
+        if self.req.sql_as_superuser {
+            return Ok(());
+        }
+        let superuser = match session.superuser {
+            Some(known) => known,
+            None => {
+                let ask = sqlx::query_scalar::<_, bool>(
+                    "SELECT pg_catalog.current_setting('is_superuser') = 'on'",
+                );
+                let known = boxed(ask.fetch_one(&mut session.conn))
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                session.superuser = Some(known);
+                known
+            }
+        };
+        match superuser {
+            false => Ok(()),
+            true => Err(NotReady::new(
+                Class::BadCheck,
+                format!("--sql would run as superuser {:?}", self.options.get_username()),
+            )
+            .hint("connect as a role that can only read what the check needs (GRANT SELECT), or allow it with --sql-as-superuser")),
         }
     }
 

@@ -166,7 +166,27 @@ pub(super) async fn custom_check(
     sql: &str,
     classify: impl Fn(sqlx::Error) -> NotReady,
 ) -> Result<(), (NotReady, bool)> {
+    // In a read-only transaction that is always rolled back, so nothing
+    // transactional survives (a large object, a temporary table, a SET);
+    // statements that cannot run in a transaction block (VACUUM, ALTER
+    // SYSTEM) fail. Session-level advisory locks (Prisma migrates under
+    // pg_advisory_lock(72707369)) are let go in the same round trip.
+    if let Err(e) = boxed(sqlx::query("BEGIN READ ONLY").execute(&mut *conn)).await {
+        return Err((classify(e), false));
+    }
     let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
+    let mut undone = true;
+    for undo in ["ROLLBACK", "SELECT pg_catalog.pg_advisory_unlock_all()"] {
+        undone &= boxed(sqlx::query(undo).execute(&mut *conn)).await.is_ok();
+    }
+    custom_verdict(row, classify).map_err(|(not_ready, keep)| (not_ready, keep && undone))
+}
+
+/// What `--sql`'s answer says; the error says whether the connection may be kept.
+fn custom_verdict(
+    row: Result<Option<sqlx::postgres::PgRow>, sqlx::Error>,
+    classify: impl Fn(sqlx::Error) -> NotReady,
+) -> Result<(), (NotReady, bool)> {
     let unsatisfied = |what: String| {
         NotReady::new(Class::Schema, what).hint("the custom check is not satisfied yet")
     };

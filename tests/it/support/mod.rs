@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub use clickhouse::{ClickHouse, CLICKHOUSE_PASSWORD};
 pub use hostile::{BlackHole, Hostile, Misbehave};
 pub use http::{HttpStub, Sidecar};
-pub use postgres::{Postgres, APP_PASSWORD};
+pub use postgres::{Postgres, ADMIN_PASSWORD, APP_PASSWORD};
 pub use redis::Redis;
 pub use tls::{Certs, HttpsServer};
 
