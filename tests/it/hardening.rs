@@ -549,3 +549,40 @@ fn sql_checks_leave_nothing_behind() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     row.saw("lo_from_bytea: ready, 0 large objects; VACUUM FULL: exit 1, table not rewritten; advisory lock held in 0 of 10 samples; superuser: exit 3, no file; --sql-as-superuser: exit 0");
 }
+
+#[test]
+fn a_kept_alive_connection_closed_by_the_server_is_not_a_failure() {
+    use crate::support::{Hostile, Misbehave, Sidecar};
+    let mut row = row(
+        "HTTP",
+        "the server closes each idle keep-alive connection just as the sidecar reuses it",
+        "the request is sent once more on a new connection: /readyz never flaps",
+    );
+    let server = Hostile::start(Misbehave::ClosesKeptConnection);
+    let url = format!("http://127.0.0.1:{}/health", server.port);
+    let sidecar = Sidecar::start(readygate().args([&url, "--interval", "200ms"]));
+    crate::support::eventually(Duration::from_secs(5), "ready", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    let began = Instant::now();
+    let mut samples = 0;
+    while began.elapsed() < Duration::from_secs(3) {
+        let (status, body) = sidecar.get("/readyz");
+        assert_eq!(status, 200, "flapped after {:?}: {body}", began.elapsed());
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !sidecar.log().contains("no longer ready"),
+        "{}",
+        sidecar.log()
+    );
+    let connections = server.accepted();
+    assert!(
+        connections >= 10,
+        "only {connections} connections: was the connection reused?"
+    );
+    row.saw(format!(
+        "{samples} samples of /readyz over 3 s, all 200; {connections} connections (one closed under each reuse)"
+    ));
+}

@@ -59,11 +59,21 @@ impl HttpProbe {
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        let mut request = self.client.get(self.url.clone()).timeout(budget);
-        if let Some((user, password)) = &self.basic {
-            request = request.basic_auth(user, Some(password));
-        }
-        let mut response = request.send().await.map_err(|e| classify(e, budget))?;
+        let send = || {
+            let mut request = self.client.get(self.url.clone()).timeout(budget);
+            if let Some((user, password)) = &self.basic {
+                request = request.basic_auth(user, Some(password));
+            }
+            request.send()
+        };
+        let mut response = match send().await {
+            Ok(response) => response,
+            // A kept-alive connection the server closed while it was idle
+            // fails before any byte of an answer: that says nothing about the
+            // server. Once more, on a new connection.
+            Err(e) if closed_before_answer(&e) => send().await.map_err(|e| classify(e, budget))?,
+            Err(e) => return Err(classify(e, budget)),
+        };
         let status = response.status();
         let mut body = Vec::new();
         let mut truncated = false;
@@ -147,6 +157,18 @@ fn status_hint(status: StatusCode) -> &'static str {
         500..=599 => "the service is up but says it is not healthy: check its logs",
         _ => "the service answers, but not with an accepted status (see --http-status)",
     }
+}
+
+/// The request went out on a connection that was closed before anything
+/// came back (not a timeout, not a new connection refused).
+fn closed_before_answer(err: &reqwest::Error) -> bool {
+    if err.is_timeout() || err.is_connect() || !err.is_request() {
+        return false;
+    }
+    let chain = error_chain(err).to_ascii_lowercase();
+    chain.contains("connection closed before message completed")
+        || chain.contains("connection reset")
+        || chain.contains("broken pipe")
 }
 
 /// " (body: ...)" with an excerpt, or nothing for a blank body.

@@ -31,6 +31,10 @@ pub enum Misbehave {
     /// Sends these bytes as soon as a client connects, then stalls: another
     /// protocol's greeting (an SSH banner), or an HTTP error to anything.
     Banner(&'static [u8]),
+    /// Answers the first request on a connection with a healthy 200 and
+    /// keeps it alive, then closes it when the next request arrives: an idle
+    /// keep-alive connection closed by the server just as it is reused.
+    ClosesKeptConnection,
 }
 
 /// A TCP server on 127.0.0.1:0 that misbehaves in one way; counts the
@@ -125,6 +129,19 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
                     if conn.write_all(&chunk).is_err() {
                         return;
                     }
+                }
+            }
+            Misbehave::ClosesKeptConnection if request > 1 => {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+                return;
+            }
+            Misbehave::ClosesKeptConnection => {
+                let body = r#"{"status":"OK"}"#;
+                if conn
+                    .write_all(format!("{}{body}", head(body.len())).as_bytes())
+                    .is_err()
+                {
+                    return;
                 }
             }
             Misbehave::RedirectLoop => {
