@@ -44,7 +44,7 @@ impl Planner<'_> {
             None => None,
         };
         let pem = own.as_deref().or(self.tls.ca_pem.as_deref());
-        let probe = RedisProbe::new(url, pem).or_else(|e| err(origin, e))?;
+        let probe = RedisProbe::new(url, pem, self.tls.insecure).or_else(|e| err(origin, e))?;
         Ok((probe, "AUTH and PING succeed, dataset loaded".to_string()))
     }
 }
@@ -56,13 +56,19 @@ pub(crate) struct RedisProbe {
 }
 
 impl RedisProbe {
-    /// Parses the URL once; `ca_pem` is trusted for `rediss://`.
-    fn new(url: &Url, ca_pem: Option<&[u8]>) -> Result<Self, String> {
+    /// Parses the URL once; `ca_pem` is trusted for `rediss://`, and with
+    /// `insecure` (`--insecure`, or `#insecure` in the URL as redis-rs
+    /// writes it) certificates are not verified at all.
+    fn new(url: &Url, ca_pem: Option<&[u8]>, insecure: bool) -> Result<Self, String> {
         let what = format!(
             "{}:{}",
             url.host_str().unwrap_or("localhost"),
             url.port().unwrap_or(6379)
         );
+        let mut url = url.clone();
+        if insecure && url.scheme() == "rediss" {
+            url.set_fragment(Some("insecure"));
+        }
         let client = if url.scheme() == "rediss" {
             let certs = redis::TlsCertificates {
                 client_tls: None,

@@ -111,3 +111,26 @@ fn a_server_loading_its_dataset_is_not_ready_until_it_is_done() {
     );
     row.saw("not ready while LOADING, exit 0 after");
 }
+
+#[test]
+fn rediss_with_insecure_skips_verification_as_it_says() {
+    let mut row = crate::record::row(
+        "Hostile input",
+        "rediss:// with --insecure, or with #insecure in the URL, and a certificate no CA given vouches for",
+        "--insecure means it for every TLS kind: ready (with the warning); without it, a TLS failure",
+    );
+    let certs = Certs::generate();
+    let redis = Redis::start_tls(&certs, Some("tls-Pw-31b0"));
+    let url = format!("rediss://:tls-Pw-31b0@localhost:{}", redis.port);
+    let ran = run(readygate().args([&url, "--insecure", "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.contains("NOT verified"), "{}", ran.stderr);
+    let ran = run(readygate().args([&format!("{url}/#insecure"), "--timeout", "10s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args([&url, "--timeout", "2s"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("TLS"), "{}", ran.stderr);
+    row.saw(
+        "--insecure: exit 0 with the warning; #insecure: exit 0; neither: exit 1, a TLS failure",
+    );
+}
