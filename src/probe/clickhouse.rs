@@ -39,6 +39,9 @@ pub(crate) const OPTIONS: &[&Opt] = &[&TABLES, &MIGRATIONS];
 
 const KINDS: &str = "clickhouse://";
 
+/// At most this much of an answer is read.
+const ANSWER_CAP: usize = 1024 * 1024;
+
 /// What must hold, beyond a working query.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Requirements {
@@ -287,7 +290,7 @@ impl ClickHouseProbe {
         let mut url = self.endpoint.clone();
         url.query_pairs_mut()
             .append_pair("database", &self.database);
-        let response = self
+        let mut response = self
             .client
             .post(url)
             .timeout(budget)
@@ -298,10 +301,24 @@ impl ClickHouseProbe {
             .await
             .map_err(|e| classify_http(e, budget))?;
         let status = response.status();
-        let body = response
-            .text()
+        // The answers asked for are a few lines: a server that streams more
+        // (a proxy's page, an endless body) is cut off, never buffered whole.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| classify_http(e, budget))?;
+            .map_err(|e| classify_http(e, budget))?
+        {
+            if body.len() + chunk.len() > ANSWER_CAP {
+                return Err(NotReady::new(
+                    Class::Other,
+                    format!("{} answered with more than 1 MiB; ClickHouse's answers here are a few lines", self.what),
+                )
+                .hint("check the URL: is this ClickHouse's HTTP port (8123), not a proxy or another service?"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
         if status.is_success() {
             return Ok(body);
         }

@@ -586,3 +586,26 @@ fn a_kept_alive_connection_closed_by_the_server_is_not_a_failure() {
         "{samples} samples of /readyz over 3 s, all 200; {connections} connections (one closed under each reuse)"
     ));
 }
+
+#[test]
+fn a_clickhouse_that_floods_its_answer_is_cut_off() {
+    use crate::support::{finish, peak_rss, spawn, Hostile, Misbehave};
+    let mut row = row(
+        "ClickHouse",
+        "a \"ClickHouse\" that answers a query with a 50 MiB body",
+        "the answer is cut off at 1 MiB: not ready, memory stays small",
+    );
+    let server = Hostile::start(Misbehave::Huge);
+    let url = format!("clickhouse://u:p@127.0.0.1:{}/default", server.port);
+    let gate = spawn(readygate().args([&url, "--timeout", "2s"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let peak = peak_rss(gate.id());
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("more than 1 MiB"), "{}", ran.stderr);
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
+    row.saw(format!(
+        "exit 1, \"answered with more than 1 MiB\", peak RSS {} MiB (debug build)",
+        peak / 1024
+    ));
+}
