@@ -27,6 +27,13 @@ pub(crate) struct Shared {
     pub(crate) stale_after: Duration,
 }
 
+/// At most this many connections are served at once; more are closed at
+/// once, so a flood of connections cannot grow the sidecar's memory.
+const MAX_CONNECTIONS: usize = 128;
+
+/// A request head larger than this is refused (hyper answers 431).
+const MAX_HEAD: usize = 16 * 1024;
+
 /// Serves until `stop` resolves, then stops accepting and gives in-flight
 /// responses up to `grace` to finish.
 pub(crate) async fn serve(
@@ -36,6 +43,7 @@ pub(crate) async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -43,6 +51,10 @@ pub(crate) async fn serve(
                 let Ok((stream, _)) = accepted else {
                     // Out of file descriptors and the like: do not spin.
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                // Full: close this one (dropping it) rather than queue it.
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
                     continue;
                 };
                 let shared = shared.clone();
@@ -53,8 +65,13 @@ pub(crate) async fn serve(
                 let conn = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(Duration::from_secs(5))
+                    .max_buf_size(MAX_HEAD)
                     .serve_connection(TokioIo::new(stream), service);
-                tokio::spawn(graceful.watch(conn));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(slot);
+                });
             }
             _ = &mut stop => break,
         }

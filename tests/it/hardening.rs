@@ -609,3 +609,56 @@ fn a_clickhouse_that_floods_its_answer_is_cut_off() {
         peak / 1024
     ));
 }
+
+#[test]
+fn a_flood_of_connections_cannot_grow_the_sidecar() {
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    use crate::support::{peak_rss, Sidecar};
+    let mut row = row(
+        "Sidecar",
+        "300 connections sending 400 KB of headers, then 2,000 slowloris connections",
+        "at most 128 connections served at once and 16 KiB of head each: peak RSS under 32 MiB (the examples' limit); /readyz answers again once the flood ends",
+    );
+    let web = HttpStub::start(200, "{}");
+    let sidecar = Sidecar::start(readygate().arg(web.url("/health")));
+    crate::support::eventually(Duration::from_secs(5), "ready", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    let addr = ("127.0.0.1", sidecar.port);
+    let header = format!("X-Flood: {}\r\n", "a".repeat(1000));
+    let mut big = Vec::new();
+    for _ in 0..300 {
+        let Ok(mut conn) = TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
+        let _ = conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n");
+        for _ in 0..400 {
+            if conn.write_all(header.as_bytes()).is_err() {
+                break;
+            }
+        }
+        big.push(conn);
+    }
+    let mut slow = Vec::new();
+    for _ in 0..2000 {
+        if let Ok(mut conn) = TcpStream::connect(addr) {
+            let _ = conn.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+            slow.push(conn);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = peak_rss(sidecar.child.id());
+    drop(big);
+    drop(slow);
+    crate::support::eventually(Duration::from_secs(10), "/readyz after the flood", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
+    row.saw(format!(
+        "peak RSS {} MiB (debug build); /readyz 200 again after the flood",
+        peak / 1024
+    ));
+}
