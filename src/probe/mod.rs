@@ -87,6 +87,8 @@ impl Target {
     /// Parses one target; the error is a sentence without the raw input, which
     /// may hold a password.
     pub(crate) fn parse(raw: &str) -> Result<Target, String> {
+        let rewritten = postgres::socket_form(raw);
+        let raw = rewritten.as_deref().unwrap_or(raw);
         let url = Url::parse(raw).map_err(|e| match e {
             url::ParseError::RelativeUrlWithoutBase => {
                 "is not a URL; write it as scheme://host:port, e.g. tcp://db:5432".to_string()

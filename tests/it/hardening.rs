@@ -662,3 +662,36 @@ fn a_flood_of_connections_cannot_grow_the_sidecar() {
         peak / 1024
     ));
 }
+
+#[test]
+fn libpq_socket_forms_are_understood() {
+    use crate::support::{Postgres, APP_PASSWORD};
+    let mut row = row(
+        "PostgreSQL",
+        "libpq's Unix-socket URL forms: postgres://u:p@/db?host=/dir and postgres://u:p@%2Fdir/db",
+        "accepted as libpq reads them, and ready through the socket",
+    );
+    let pg = Postgres::start();
+    pg.as_app("CREATE TABLE t (x int)");
+    let dir = pg.socket_dir();
+    let encoded = dir.replace('/', "%2F");
+    for url in [
+        format!(
+            "postgres://app:{APP_PASSWORD}@/app?host={dir}&port={}",
+            pg.port
+        ),
+        format!(
+            "postgresql://app:{APP_PASSWORD}@{encoded}/app?port={}",
+            pg.port
+        ),
+    ] {
+        let ran = run(readygate().args([&url, "--table", "t", "--timeout", "10s"]));
+        assert_eq!(ran.code, Some(0), "{url}: {}", ran.stderr);
+        assert!(
+            !ran.all_output().contains(APP_PASSWORD),
+            "{}",
+            ran.all_output()
+        );
+    }
+    row.saw("both forms: exit 0 through the socket; the password shown as ***");
+}

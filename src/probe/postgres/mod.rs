@@ -79,6 +79,74 @@ pub(crate) const OPTIONS: &[&Opt] = &[
 
 const KINDS: &str = "postgres://";
 
+/// libpq's Unix-socket forms that are not URLs to a URL parser: a user with
+/// an empty host (`postgres://u:p@/db?host=/run/pg`) and a percent-encoded
+/// socket directory as the host (`postgres://%2Frun%2Fpg/db`). Both are
+/// rewritten to the equivalent `postgres:///db?host=/run/pg&user=u&password=p`
+/// (user and password as libpq's query parameters); other URLs are `None`.
+pub(crate) fn socket_form(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    if !matches!(scheme, "postgres" | "postgresql") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    let socket = host.len() > 3 && host[..3].eq_ignore_ascii_case("%2F");
+    if !(socket || host.is_empty() && userinfo.is_some()) {
+        return None;
+    }
+    // Userinfo is already percent-encoded; a query also reads `+` as a space.
+    let as_value = |s: &str| {
+        s.replace('+', "%2B")
+            .replace('&', "%26")
+            .replace('=', "%3D")
+    };
+    let mut params = Vec::new();
+    if socket {
+        params.push(format!("host={host}"));
+    }
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            params.push(format!("user={}", as_value(user)));
+        }
+        if let Some(password) = password {
+            params.push(format!("password={}", as_value(password)));
+        }
+    }
+    let (path, query, fragment) = split_tail(tail);
+    let mut query: Vec<String> = query.into_iter().map(String::from).collect();
+    query.extend(params);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    Some(format!("{scheme}://{path}{query}{fragment}"))
+}
+
+/// A URL's tail split into path (with its leading `/`, or `/` when empty),
+/// query (without `?`) and fragment (with `#`).
+fn split_tail(tail: &str) -> (String, Option<&str>, &str) {
+    let (rest, fragment) = match tail.find('#') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
+        None => (rest, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    (path.to_string(), query, fragment)
+}
+
 /// What a PostgreSQL target URL must hold: a host, or a `host=` socket.
 pub(crate) fn check_url(url: &::url::Url, has_host: bool) -> Result<(), String> {
     let socket = url.query_pairs().any(|(k, _)| k == "host");
@@ -319,4 +387,24 @@ mod tests {
             assert!(TableName::parse(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn libpq_socket_forms_become_urls() {
+        assert_eq!(
+            socket_form("postgres://u:p+q@/db?host=/run/pg").as_deref(),
+            Some("postgres:///db?host=/run/pg&user=u&password=p%2Bq")
+        );
+        assert_eq!(
+            socket_form("postgresql://%2Frun%2Fpg/db#x").as_deref(),
+            Some("postgresql:///db?host=%2Frun%2Fpg#x")
+        );
+        assert_eq!(
+            socket_form("postgres://u@%2Ftmp").as_deref(),
+            Some("postgres:///?host=%2Ftmp&user=u")
+        );
+        for other in ["postgres://db/x", "postgres:///x?host=/s", "http://u@/x", "tcp://a:1"] {
+            assert_eq!(socket_form(other), None, "{other}");
+        }
+    }
+
 }

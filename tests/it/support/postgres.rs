@@ -203,6 +203,11 @@ impl Postgres {
         cmd
     }
 
+    /// The directory of the cluster's Unix socket.
+    pub fn socket_dir(&self) -> String {
+        self.dir.display().to_string()
+    }
+
     pub fn url(&self) -> String {
         format!(
             "postgres://{APP_USER}:{APP_PASSWORD}@127.0.0.1:{}/app",
