@@ -402,9 +402,13 @@ mod tests {
             socket_form("postgres://u@%2Ftmp").as_deref(),
             Some("postgres:///?host=%2Ftmp&user=u")
         );
-        for other in ["postgres://db/x", "postgres:///x?host=/s", "http://u@/x", "tcp://a:1"] {
+        for other in [
+            "postgres://db/x",
+            "postgres:///x?host=/s",
+            "http://u@/x",
+            "tcp://a:1",
+        ] {
             assert_eq!(socket_form(other), None, "{other}");
         }
     }
-
 }
