@@ -1,6 +1,7 @@
 //! `--only-if` and `--skip-if`: whether this gate should wait here at all.
 
 use crate::options::{err, ConfigError, Env, Merge, Opt, Split, Takes};
+use crate::secret::is_secret_param;
 use crate::text::shorten;
 
 pub(super) const ONLY_IF: Opt = Opt {
@@ -92,9 +93,12 @@ impl Conditions {
     /// Why not to wait here, or `None` to wait.
     pub(crate) fn skip_reason(&self, env: &Env) -> Option<String> {
         if let Some(c) = self.only_if.iter().find(|c| !c.holds(env)) {
-            let actual = env
-                .get(&c.name)
-                .map_or("unset".to_string(), |v| format!("{:?}", shorten(v)));
+            // The value helps find a typo, unless the variable holds a secret.
+            let actual = match env.get(&c.name) {
+                None => "unset".to_string(),
+                Some(_) if is_secret_param(&c.name) => "set to another value".to_string(),
+                Some(v) => format!("{:?}", shorten(v)),
+            };
             return Some(format!(
                 "--only-if {c} does not hold ({} is {actual})",
                 c.name
@@ -104,5 +108,34 @@ impl Conditions {
             .iter()
             .find(|c| c.holds(env))
             .map(|c| format!("--skip-if {c} holds"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_variable_is_not_echoed() {
+        let conditions = Conditions {
+            only_if: vec![
+                Condition::parse("COMPONENT=worker").unwrap(),
+                Condition::parse("API_TOKEN=x").unwrap(),
+            ],
+            skip_if: Vec::new(),
+        };
+        let env: Env = [("COMPONENT".to_string(), "web".to_string())].into();
+        let why = conditions.skip_reason(&env).unwrap();
+        assert!(why.ends_with("(COMPONENT is \"web\")"), "{why}");
+        let env: Env = [
+            ("COMPONENT".to_string(), "worker".to_string()),
+            ("API_TOKEN".to_string(), "tok-secret-1".to_string()),
+        ]
+        .into();
+        let why = conditions.skip_reason(&env).unwrap();
+        assert!(
+            why.ends_with("(API_TOKEN is set to another value)"),
+            "{why}"
+        );
     }
 }
