@@ -162,6 +162,19 @@ pub(crate) fn write_termination_log(path: Option<&Path>, text: &str) {
         end -= 1;
     }
     let text = &text[..end];
+    // A FIFO would block the exit until someone reads it, a device could
+    // be anything: only a regular file (or a new one) is written.
+    let writable = |p: &Path| std::fs::metadata(p).map_or(true, |m| m.is_file());
+    if let Some(p) = path.filter(|p| !writable(p)) {
+        tracing::warn!(
+            "not writing the termination log {}: not a regular file",
+            p.display()
+        );
+        return;
+    }
+    if path.is_none() && !writable(Path::new(TERMINATION_LOG)) {
+        return;
+    }
     let result = match path {
         Some(path) => std::fs::write(path, text).map_err(|e| (path.to_path_buf(), e)),
         None => match std::fs::OpenOptions::new()

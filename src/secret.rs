@@ -68,17 +68,42 @@ pub(crate) fn redact_url(url: &Url) -> String {
 /// masked, `NAME=value` or `--name=value` with the value masked when the
 /// name looks secret (`PGPASSWORD=...`, `--token=...`), anything else as is.
 pub(crate) fn redact_word(word: &str) -> String {
-    if let Ok(url) = Url::parse(word) {
-        if url.password().is_some() || url.query().is_some() {
-            return redact_url(&url);
-        }
+    let url_shown = |text: &str| match Url::parse(text) {
+        Ok(url) if url.password().is_some() || url.query().is_some() => Some(redact_url(&url)),
+        _ => None,
+    };
+    if let Some(shown) = url_shown(word) {
+        return shown;
     }
     match word.split_once('=') {
         Some((name, _)) if is_secret_param(name.trim_start_matches('-')) => {
             format!("{name}={MASK}")
         }
-        _ => word.to_string(),
+        // `DATABASE_URL=postgres://u:pw@db/x`, `--url=...`
+        Some((name, value)) => match url_shown(value) {
+            Some(shown) => format!("{name}={shown}"),
+            None => word.to_string(),
+        },
+        None => word.to_string(),
     }
+}
+
+/// A command line as it may be shown: each word through [`redact_word`],
+/// and the word after a secret-looking flag (`--password hunter2`) masked.
+pub(crate) fn redact_words<'a>(words: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut shown = Vec::new();
+    let mut mask_next = false;
+    for word in words {
+        if mask_next {
+            shown.push(MASK.to_string());
+            mask_next = false;
+            continue;
+        }
+        let flag = word.starts_with('-') && !word.contains('=');
+        mask_next = flag && is_secret_param(word.trim_start_matches('-'));
+        shown.push(redact_word(word));
+    }
+    shown
 }
 
 /// The secrets found in a URL: its password (as written and decoded) and the
@@ -138,6 +163,11 @@ impl Redactor {
         }
     }
 
+    /// The length of the longest secret, in bytes (0 without secrets).
+    pub(crate) fn longest(&self) -> usize {
+        self.secrets.first().map_or(0, String::len)
+    }
+
     /// `text` with every known secret replaced by [`MASK`].
     pub(crate) fn clean(&self, text: &str) -> String {
         let mut out = text.to_string();
@@ -191,6 +221,14 @@ mod tests {
         assert_eq!(redact_word("API_TOKEN=abc123"), "API_TOKEN=***");
         assert_eq!(redact_word("--workers=4"), "--workers=4");
         assert_eq!(redact_word("worker"), "worker");
+        assert_eq!(
+            redact_word("DATABASE_URL=postgres://u:hunter22@h/db"),
+            "DATABASE_URL=postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redact_words(["app", "--password", "hunter22", "--api-key", "k", "-v"]),
+            ["app", "--password", "***", "--api-key", "***", "-v"]
+        );
     }
 
     #[test]

@@ -96,7 +96,9 @@ impl Conditions {
             // The value helps find a typo, unless the variable holds a secret.
             let actual = match env.get(&c.name) {
                 None => "unset".to_string(),
-                Some(_) if is_secret_param(&c.name) => "set to another value".to_string(),
+                Some(v) if is_secret_param(&c.name) || !plain(v) => {
+                    "set to another value".to_string()
+                }
                 Some(v) => format!("{:?}", shorten(v)),
             };
             return Some(format!(
@@ -109,6 +111,15 @@ impl Conditions {
             .find(|c| c.holds(env))
             .map(|c| format!("--skip-if {c} holds"))
     }
+}
+
+/// A value safe to echo: a short word (`web`, `worker-2`), not a URL,
+/// a DSN or a token-like blob.
+fn plain(value: &str) -> bool {
+    value.len() <= 40
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -135,6 +146,16 @@ mod tests {
         let why = conditions.skip_reason(&env).unwrap();
         assert!(
             why.ends_with("(API_TOKEN is set to another value)"),
+            "{why}"
+        );
+        let env: Env = [(
+            "COMPONENT".to_string(),
+            "postgres://u:hunter2pw@db/x".to_string(),
+        )]
+        .into();
+        let why = conditions.skip_reason(&env).unwrap();
+        assert!(
+            why.ends_with("(COMPONENT is set to another value)"),
             "{why}"
         );
     }

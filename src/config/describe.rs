@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use super::{Config, Mode};
 use crate::duration::show;
 use crate::schedule::Schedule;
-use crate::secret::redact_word;
+use crate::secret::redact_words;
 
 impl Config {
     /// The resolved configuration; secrets are redacted by the caller.
@@ -59,11 +59,12 @@ impl Config {
         }
         if let Mode::Wait(wait) = self.mode.running() {
             if !wait.command.is_empty() {
-                let words: Vec<_> = wait
+                let words: Vec<String> = wait
                     .command
                     .iter()
-                    .map(|w| redact_word(&w.to_string_lossy()))
+                    .map(|w| w.to_string_lossy().into_owned())
                     .collect();
+                let words = redact_words(words.iter().map(String::as_str));
                 let _ = writeln!(out, "then run: {}", words.join(" "));
             }
         }

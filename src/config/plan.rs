@@ -54,7 +54,9 @@ pub(super) fn parse_targets(given: Vec<Given>) -> Result<Vec<(Target, String)>, 
                 // The raw value may hold a password, or half of one that a
                 // space split in two: name it by position. Only the shape of
                 // a forgotten scheme, `db:5432`, is echoed.
-                let shown = if looks_like_host_port(&raw) {
+                // A piece of a split variable may be half a password of that shape.
+                let split = origin.starts_with("READYGATE_") && several;
+                let shown = if looks_like_host_port(&raw) && !split {
                     format!(" {:?}", shorten(&raw))
                 } else {
                     String::new()

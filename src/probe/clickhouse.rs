@@ -18,7 +18,7 @@ use super::url_part::decode_part;
 use crate::not_ready::{Class, NotReady};
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
 use crate::secret::Redactor;
-use crate::text::{one_line, shorten};
+use crate::text::{one_line, shorten, shorten_to};
 
 const TABLES: Opt = Opt {
     flag: Some("--clickhouse-table"),
@@ -261,15 +261,21 @@ impl ClickHouseProbe {
             let mut fields = newest.trim().split('\t');
             match (fields.next(), fields.next()) {
                 (Some(version), Some("1")) => {
+                    // The server's text: one short line, whatever it sent.
+                    let version = shorten_to(&one_line(version), 40);
+                    let version = version.as_str();
                     return Err(NotReady::new(Class::FailedMigration, format!("ClickHouse migration {version} is dirty (interrupted)")).hint(format!(
                         "a migration stopped half-way, often because the migrating pod was killed mid-migration (liveness probe): check the ClickHouse schema, then run `migrate force {}` and redeploy",
                         version.parse::<i64>().map_or_else(|_| version.to_string(), |v| (v - 1).to_string())
-                    )))
+                    )));
                 }
                 (Some(v), Some(_)) if !v.is_empty() => {}
                 _ => {
-                    return Err(NotReady::new(Class::Schema, "no ClickHouse migration recorded in schema_migrations yet")
-                        .hint("check the migrating service's logs"))
+                    return Err(NotReady::new(
+                        Class::Schema,
+                        "no ClickHouse migration recorded in schema_migrations yet",
+                    )
+                    .hint("check the migrating service's logs"))
                 }
             }
         }

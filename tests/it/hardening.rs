@@ -274,12 +274,15 @@ fn the_command_sees_no_readygate_variable_and_print_config_masks_its_secrets() {
         "postgres://u:arg-secret-55@db/x",
         "--password=arg-secret-66",
         "API_TOKEN=arg-secret-77",
+        "DATABASE_URL=postgres://u:arg-secret-88@db/x",
+        "--token",
+        "arg-secret-99",
     ]));
     assert_eq!(print.code, Some(0), "{}", print.stderr);
     assert!(
         print
             .stdout
-            .contains("then run: psql postgres://u:***@db/x --password=*** API_TOKEN=***"),
+            .contains("then run: psql postgres://u:***@db/x --password=*** API_TOKEN=*** DATABASE_URL=postgres://u:***@db/x --token ***"),
         "{}",
         print.stdout
     );
@@ -356,7 +359,7 @@ fn a_sql_check_that_cannot_run_is_permanent() {
     );
     let pg = Postgres::start();
     for (sql, says) in [
-        ("SELEC true", "syntax error"),
+        ("SELECT true FROM", "syntax error"),
         ("SELECT 42", "not a boolean"),
     ] {
         let began = Instant::now();
@@ -456,11 +459,16 @@ fn a_password_split_by_a_space_in_readygate_targets_is_not_echoed() {
             "postgres://u:correct horse-battery-staple@db/x",
             "READYGATE_TARGETS #1",
         ),
+        // The second half shaped like host:port is not echoed either.
+        (
+            "postgres://u@db/x?password=correct horse:1234",
+            "READYGATE_TARGETS #2",
+        ),
     ] {
         let ran = run(readygate().env("READYGATE_TARGETS", targets));
         refused(&ran, targets, culprit);
         assert!(ran.stderr.contains("%20"), "{}", ran.stderr);
-        for half in ["correct", "horse-battery-staple", "horse"] {
+        for half in ["correct", "horse-battery-staple", "horse", "1234"] {
             assert!(!ran.stderr.contains(half), "{half}: {}", ran.stderr);
         }
     }
@@ -472,7 +480,7 @@ fn sql_checks_leave_nothing_behind() {
     use crate::support::{eventually, finish, spawn, Postgres, ADMIN_PASSWORD};
     let mut row = row(
         "PostgreSQL",
-        "a \"read-only\" --sql with effects: lo_from_bytea, VACUUM FULL, holding Prisma's advisory lock, COPY TO a file as a superuser",
+        "a \"read-only\" --sql with effects: lo_from_bytea, VACUUM FULL, PREPARE TRANSACTION, holding Prisma's advisory lock, running as a superuser",
         "nothing survives an attempt: the transaction is rolled back, session locks let go, superuser connections refused unless --sql-as-superuser",
     );
     let pg = Postgres::start();
@@ -489,10 +497,14 @@ fn sql_checks_leave_nothing_behind() {
         "0"
     );
     let before = pg.admin("SELECT pg_relation_filenode('t')");
-    let ran = run(readygate()
-        .arg(pg.url())
-        .args(["--sql", "VACUUM FULL t", "--timeout", "500ms"]));
-    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    // Not queries: refused before anything runs.
+    for statement in ["VACUUM FULL t", "PREPARE TRANSACTION 'x'", "COMMIT"] {
+        let ran = run(readygate()
+            .arg(pg.url())
+            .args(["--sql", statement, "--timeout", "500ms"]));
+        assert_eq!(ran.code, Some(2), "{statement}: {}", ran.stderr);
+        assert!(ran.stderr.contains("is not a query"), "{}", ran.stderr);
+    }
     assert_eq!(
         pg.admin("SELECT pg_relation_filenode('t')"),
         before,
@@ -520,25 +532,25 @@ fn sql_checks_leave_nothing_behind() {
     let ran = finish(gate);
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert_eq!(held, 0, "the advisory lock was held between attempts");
-    // A superuser could write a file with COPY, which no transaction undoes.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("written-by-sql");
-    let copy = format!("COPY (SELECT 1) TO '{}'", file.display());
+    // A superuser could write files (COPY ... TO), which no transaction undoes.
     let superuser = format!(
         "postgres://postgres:{ADMIN_PASSWORD}@127.0.0.1:{}/app",
         pg.port
     );
-    let ran =
-        run(readygate()
-            .arg(&superuser)
-            .args(["--sql", &copy, "--fail-fast", "--timeout", "5s"]));
+    let ran = run(readygate().arg(&superuser).args([
+        "--sql",
+        "SELECT true",
+        "--fail-fast",
+        "--timeout",
+        "5s",
+    ]));
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("--sql would run as superuser"),
+        ran.stderr
+            .contains("a superuser or a role that can write server files"),
         "{}",
         ran.stderr
     );
-    assert!(!file.exists(), "COPY wrote {}", file.display());
     let ran = run(readygate().arg(&superuser).args([
         "--sql",
         "SELECT true",
@@ -547,7 +559,7 @@ fn sql_checks_leave_nothing_behind() {
         "5s",
     ]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    row.saw("lo_from_bytea: ready, 0 large objects; VACUUM FULL: exit 1, table not rewritten; advisory lock held in 0 of 10 samples; superuser: exit 3, no file; --sql-as-superuser: exit 0");
+    row.saw("lo_from_bytea: ready, 0 large objects; VACUUM FULL, PREPARE TRANSACTION, COMMIT: exit 2 (not a query), table not rewritten; advisory lock held in 0 of 10 samples; superuser: exit 3; --sql-as-superuser: exit 0");
 }
 
 #[test]
@@ -694,4 +706,89 @@ fn libpq_socket_forms_are_understood() {
         );
     }
     row.saw("both forms: exit 0 through the socket; the password shown as ***");
+}
+
+#[test]
+fn a_termination_log_that_is_not_a_file_does_not_hang_the_exit() {
+    let mut row = row(
+        "Hostile input",
+        "--termination-log naming a FIFO nobody reads (or a directory)",
+        "the gate warns and exits at its deadline instead of blocking for ever",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("log.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [fifo.display().to_string(), dir.path().display().to_string()] {
+        let began = Instant::now();
+        let ran = run(readygate()
+            .args(["tcp://127.0.0.1:1", "--timeout", "300ms"])
+            .args(["--termination-log", &path]));
+        assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+        assert!(
+            began.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            began.elapsed()
+        );
+        assert!(ran.stderr.contains("not a regular file"), "{}", ran.stderr);
+    }
+    row.saw("FIFO and directory: exit 1 at the deadline with a warning");
+}
+
+#[test]
+fn libpq_certificate_variables_are_checked_like_url_parameters() {
+    let mut row = row(
+        "Hostile input",
+        "PGSSLROOTCERT, PGSSLCERT or PGSSLKEY naming /dev/zero (the driver reads them itself, at every connect)",
+        "exit 2 at start naming the variable",
+    );
+    for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
+        let ran = run(readygate().arg("postgres://u:p@db/x").env(var, "/dev/zero"));
+        refused(&ran, var, var);
+    }
+    row.saw("3 of 3: exit 2, \"not a regular file\"");
+}
+
+#[test]
+fn a_body_cut_at_1_mib_or_echoing_a_basic_header_shows_no_secret() {
+    use base64::Engine as _;
+    let mut row = row(
+        "Secrets",
+        "a 503 body whose 1 MiB cut falls inside a token, and a body echoing the decoded form of a Basic header",
+        "no fragment of either secret in the output",
+    );
+    let token = "tok3n-ABCdef-0123456789-zyxw";
+    let cut = format!("{}{token}", " ".repeat(1024 * 1024 - 10));
+    let web = HttpStub::start(503, &cut);
+    let ran = run(readygate().arg(web.url("/health")).args([
+        "--http-header",
+        &format!("Authorization: Bearer {token}"),
+        "--once",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        !ran.all_output().contains(&token[..6]),
+        "{}",
+        ran.all_output()
+    );
+    let pair = "carol:S3cretBasicPw!";
+    let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+    let web = HttpStub::start(503, &format!("who: {pair}"));
+    let ran = run(readygate().arg(web.url("/health")).args([
+        "--http-header",
+        &format!("Authorization: Basic {basic}"),
+        "--once",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        !ran.all_output().contains("S3cretBasicPw"),
+        "{}",
+        ran.all_output()
+    );
+    row.saw(
+        "--once output: no fragment of the token at the cut, nor of the decoded Basic password",
+    );
 }

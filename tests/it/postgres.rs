@@ -219,21 +219,26 @@ fn custom_sql_must_return_true_and_cannot_write() {
         "5s",
     ]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
-    for write in [
-        "INSERT INTO flags VALUES (false) RETURNING true",
-        "DROP TABLE flags",
-        "SELECT true; DROP TABLE flags",
-        "UPDATE flags SET ready = false RETURNING true",
-        "WITH d AS (DELETE FROM flags RETURNING 1) SELECT true",
-        "SET ROLE postgres",
-        "SELECT set_config('role', 'postgres', false) <> ''",
-        "SELECT set_config('default_transaction_read_only', 'off', false) <> ''; DELETE FROM flags",
-        "CREATE TABLE sneaky AS SELECT true",
+    // Statements that are not queries are refused at start (exit 2); the
+    // queries that try to write fail in the read-only transaction (exit 1).
+    for (write, code) in [
+        ("INSERT INTO flags VALUES (false) RETURNING true", 2),
+        ("DROP TABLE flags", 2),
+        ("SELECT true; DROP TABLE flags", 1),
+        ("UPDATE flags SET ready = false RETURNING true", 2),
+        ("WITH d AS (DELETE FROM flags RETURNING 1) SELECT true", 1),
+        ("SET ROLE postgres", 2),
+        ("SELECT set_config('role', 'postgres', false) <> ''", 1),
+        (
+            "SELECT set_config('default_transaction_read_only', 'off', false) <> ''; DELETE FROM flags",
+            1,
+        ),
+        ("CREATE TABLE sneaky AS SELECT true", 2),
     ] {
         let ran = run(readygate()
             .arg(pg.url())
             .args(["--sql", write, "--timeout", "400ms"]));
-        assert_eq!(ran.code, Some(1), "{write}: {}", ran.stderr);
+        assert_eq!(ran.code, Some(code), "{write}: {}", ran.stderr);
     }
     assert_eq!(
         pg.admin("SELECT count(*)::text || ':' || bool_and(ready)::text FROM flags"),
@@ -451,14 +456,21 @@ fn a_custom_check_that_changes_the_session_is_refused() {
         "refused or undone: --sql runs in a transaction that is rolled back, so the kept session is unchanged; no connection left in a transaction",
     );
     let pg = Postgres::start();
-    for sql in [
-        "SELECT set_config('default_transaction_read_only', 'off', false) = 'x'",
-        "SELECT set_config('statement_timeout', '0', false) = 'x'",
-        "BEGIN",
-        "SET ROLE app",
+    for (sql, code) in [
+        (
+            "SELECT set_config('default_transaction_read_only', 'off', false) = 'x'",
+            1,
+        ),
+        (
+            "SELECT set_config('statement_timeout', '0', false) = 'x'",
+            1,
+        ),
+        // Not queries: refused at start.
+        ("BEGIN", 2),
+        ("SET ROLE app", 2),
     ] {
         let ran = run(readygate().args([&pg.url(), "--sql", sql, "--timeout", "600ms"]));
-        assert_eq!(ran.code, Some(1), "{sql}: {}", ran.stderr);
+        assert_eq!(ran.code, Some(code), "{sql}: {}", ran.stderr);
     }
     // --sql runs in a transaction that is rolled back: a session setting it
     // makes does not outlive the attempt on the connection the gate keeps.

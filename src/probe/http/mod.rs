@@ -156,8 +156,19 @@ impl Flags {
             applies_to(given.origin, present, KINDS)?;
             let (name, value) = parse_header(&given.value).or_else(|e| err(given.origin, e))?;
             let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            if let Some((_, token)) = text.split_once(' ') {
+            if let Some((scheme, token)) = text.split_once(' ') {
                 secrets.push(token.trim().to_string());
+                // `Basic base64(user:password)`: the decoded forms too.
+                if scheme.eq_ignore_ascii_case("basic") {
+                    use base64::Engine as _;
+                    let decoded = base64::engine::general_purpose::STANDARD.decode(token.trim());
+                    if let Ok(pair) = decoded.map(|b| String::from_utf8_lossy(&b).into_owned()) {
+                        if let Some((_, password)) = pair.split_once(':') {
+                            secrets.push(password.to_string());
+                        }
+                        secrets.push(pair);
+                    }
+                }
             }
             secrets.push(text);
             header_names.push(name.to_string());

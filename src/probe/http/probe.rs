@@ -87,8 +87,20 @@ impl HttpProbe {
             body.extend_from_slice(&chunk);
         }
         let text = String::from_utf8_lossy(&body);
-        // Messages quote the body: redacted whole, then shortened.
-        let shown = |text: &str| self.redactor.clean(text);
+        // Messages quote the body: redacted whole, then shortened. A body
+        // cut at the cap may end in the first part of a secret, which no
+        // longer matches: such a tail is dropped before redaction.
+        let shown = |text: &str| {
+            let keep = match truncated {
+                true => text.len().saturating_sub(self.redactor.longest()),
+                false => text.len(),
+            };
+            let mut end = keep;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.redactor.clean(&text[..end])
+        };
         if !self.expect.status.contains(status.as_u16()) {
             let mut reason = format!("HTTP {}, want {}", show_status(status), self.expect.status);
             reason.push_str(&body_note(&shown(&text)));
@@ -165,10 +177,12 @@ fn closed_before_answer(err: &reqwest::Error) -> bool {
     if err.is_timeout() || err.is_connect() || !err.is_request() {
         return false;
     }
-    let chain = error_chain(err).to_ascii_lowercase();
-    chain.contains("connection closed before message completed")
-        || chain.contains("connection reset")
-        || chain.contains("broken pipe")
+    // hyper's word for a kept connection found closed as it was reused; a
+    // reset is not retried, or a backend that resets every other
+    // connection would pass.
+    error_chain(err)
+        .to_ascii_lowercase()
+        .contains("connection closed before message completed")
 }
 
 /// " (body: ...)" with an excerpt, or nothing for a blank body.

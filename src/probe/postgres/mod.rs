@@ -99,6 +99,15 @@ pub(crate) fn socket_form(raw: &str) -> Option<String> {
     if !(socket || host.is_empty() && userinfo.is_some()) {
         return None;
     }
+    // `%2Frun%2Fpg:5433`: the port follows the encoded directory.
+    let (host, port) = match host.rsplit_once(':') {
+        Some((dir, port))
+            if socket && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (dir, Some(port))
+        }
+        _ => (host, None),
+    };
     // Userinfo is already percent-encoded; a query also reads `+` as a space.
     let as_value = |s: &str| {
         s.replace('+', "%2B")
@@ -108,6 +117,9 @@ pub(crate) fn socket_form(raw: &str) -> Option<String> {
     let mut params = Vec::new();
     if socket {
         params.push(format!("host={host}"));
+    }
+    if let Some(port) = port {
+        params.push(format!("port={port}"));
     }
     if let Some(userinfo) = userinfo {
         let (user, password) = match userinfo.split_once(':') {
@@ -246,7 +258,21 @@ impl Requirements {
             if sql.value.contains('\0') {
                 return err(sql.origin, "contains a NUL byte");
             }
+            if !is_query(&sql.value) {
+                return err(sql.origin, "is not a query: write one SELECT (or WITH, VALUES, TABLE) that returns true when ready");
+            }
             req.sql = Some(sql.value);
+        }
+        if present {
+            // The driver reads libpq's variables itself, when it connects: a
+            // FIFO there would hang every attempt, /dev/zero exhaust memory.
+            for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
+                if let Some(path) = m.env.get(var) {
+                    let shown = shorten(path);
+                    crate::probe::tls::read_pem(path)
+                        .or_else(|e| err(var, format_args!("{shown:?} {e}")))?;
+                }
+            }
         }
         req.sql_as_superuser = m.switch(&SQL_AS_SUPERUSER)?;
         if req.sql_as_superuser && req.sql.is_none() {
@@ -331,6 +357,38 @@ impl Planner {
     }
 }
 
+/// A query, by its first word after comments: `SELECT`, `WITH`, `VALUES`,
+/// `TABLE` or a parenthesis. Anything else (`PREPARE TRANSACTION`, `COMMIT`,
+/// `SET`, `COPY`, `CALL`, DDL) could outlive the rolled-back transaction
+/// `--sql` runs in, or has no business in a readiness check.
+fn is_query(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after
+                .split_once('\n')
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .split_once("*/")
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else {
+            break;
+        }
+    }
+    if rest.starts_with('(') {
+        return true;
+    }
+    let word: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(word.as_str(), "select" | "with" | "values" | "table")
+}
+
 /// The migration names in a Prisma `prisma/migrations` directory: every
 /// subdirectory that holds a `migration.sql`, sorted as Prisma applies them.
 fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
@@ -402,6 +460,10 @@ mod tests {
             socket_form("postgres://u@%2Ftmp").as_deref(),
             Some("postgres:///?host=%2Ftmp&user=u")
         );
+        assert_eq!(
+            socket_form("postgres://u:p@%2Frun%2Fpg:5433/db").as_deref(),
+            Some("postgres:///db?host=%2Frun%2Fpg&port=5433&user=u&password=p")
+        );
         for other in [
             "postgres://db/x",
             "postgres:///x?host=/s",
@@ -409,6 +471,36 @@ mod tests {
             "tcp://a:1",
         ] {
             assert_eq!(socket_form(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn only_queries_are_sql_checks() {
+        for query in [
+            "SELECT true",
+            "  select 1 = 1",
+            "-- why\nSELECT true",
+            "/* a */ /* b */ WITH x AS (SELECT 1) SELECT true",
+            "(SELECT true)",
+            "VALUES (true)",
+            "TABLE flags",
+        ] {
+            assert!(is_query(query), "{query}");
+        }
+        for other in [
+            "PREPARE TRANSACTION 'x'",
+            "COMMIT",
+            "BEGIN",
+            "SET ROLE postgres",
+            "COPY (SELECT 1) TO '/tmp/x'",
+            "DROP TABLE flags",
+            "CALL p()",
+            "-- SELECT\nDELETE FROM t",
+            "/* SELECT */ VACUUM FULL t",
+            "selectx",
+            "",
+        ] {
+            assert!(!is_query(other), "{other}");
         }
     }
 }

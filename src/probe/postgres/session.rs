@@ -275,8 +275,9 @@ impl PostgresProbe {
         }
     }
 
-    /// `--sql` as a superuser could write files or change the server's
-    /// configuration, which no transaction stops: refused unless allowed.
+    /// `--sql` as a superuser, or as a member of `pg_write_server_files` or
+    /// `pg_execute_server_program`, could write files or run programs, which
+    /// no transaction stops: refused unless allowed.
     async fn refuse_superuser(&self, session: &mut Session) -> Result<(), NotReady> {
         if self.req.sql_as_superuser {
             return Ok(());
@@ -285,7 +286,9 @@ impl PostgresProbe {
             Some(known) => known,
             None => {
                 let ask = sqlx::query_scalar::<_, bool>(
-                    "SELECT pg_catalog.current_setting('is_superuser') = 'on'",
+                    "SELECT pg_catalog.current_setting('is_superuser') = 'on'
+                       OR pg_catalog.pg_has_role(current_user, 'pg_write_server_files', 'MEMBER')
+                       OR pg_catalog.pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER')",
                 );
                 let known = boxed(ask.fetch_one(&mut session.conn))
                     .await
@@ -298,7 +301,10 @@ impl PostgresProbe {
             false => Ok(()),
             true => Err(NotReady::new(
                 Class::BadCheck,
-                format!("--sql would run as superuser {:?}", self.options.get_username()),
+                format!(
+                    "--sql would run as {:?}, a superuser or a role that can write server files or run programs",
+                    self.options.get_username()
+                ),
             )
             .hint("connect as a role that can only read what the check needs (GRANT SELECT), or allow it with --sql-as-superuser")),
         }

@@ -112,8 +112,11 @@ pub(crate) fn connect_options(
         .as_millis()
         .clamp(1, MAX_ATTEMPT_TIMEOUT.as_millis())
         .to_string();
-    settings.push(("statement_timeout".into(), ms.clone()));
-    settings.push(("idle_in_transaction_session_timeout".into(), ms));
+    // `--sql`'s transaction is idle only between its own statements, for
+    // milliseconds: a gate stopped there (SIGSTOP) holds its locks at most 1 s.
+    let idle_ms = attempt_timeout.as_millis().clamp(1, 1000).to_string();
+    settings.push(("statement_timeout".into(), ms));
+    settings.push(("idle_in_transaction_session_timeout".into(), idle_ms));
     settings.push(("default_transaction_read_only".into(), "on".into()));
     Ok(opts
         .options(settings.iter().map(|(k, v)| (k.as_str(), escape_option(v))))
