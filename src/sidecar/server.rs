@@ -27,8 +27,10 @@ pub(crate) struct Shared {
     pub(crate) stale_after: Duration,
 }
 
-/// At most this many connections are served at once; more are closed at
-/// once, so a flood of connections cannot grow the sidecar's memory.
+/// At most this many connections are served at once, so a flood cannot grow
+/// the sidecar's memory. When full, the oldest connection is closed for the
+/// new one: a flood of connections that never finish cannot keep the
+/// kubelet's probe (a new connection each time) from being answered.
 const MAX_CONNECTIONS: usize = 128;
 
 /// A request head larger than this is refused (hyper answers 431).
@@ -43,7 +45,8 @@ pub(crate) async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let mut live: std::collections::VecDeque<tokio::task::AbortHandle> =
+        std::collections::VecDeque::new();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -53,10 +56,12 @@ pub(crate) async fn serve(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
-                // Full: close this one (dropping it) rather than queue it.
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    continue;
-                };
+                live.retain(|conn| !conn.is_finished());
+                if live.len() >= MAX_CONNECTIONS {
+                    if let Some(oldest) = live.pop_front() {
+                        oldest.abort();
+                    }
+                }
                 let shared = shared.clone();
                 let service = service_fn(move |req| {
                     let shared = shared.clone();
@@ -68,10 +73,7 @@ pub(crate) async fn serve(
                     .max_buf_size(MAX_HEAD)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(slot);
-                });
+                live.push_back(tokio::spawn(conn).abort_handle());
             }
             _ = &mut stop => break,
         }

@@ -792,3 +792,49 @@ fn a_body_cut_at_1_mib_or_echoing_a_basic_header_shows_no_secret() {
         "--once output: no fragment of the token at the cut, nor of the decoded Basic password",
     );
 }
+
+#[test]
+fn connections_that_never_read_cannot_keep_the_probe_out() {
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    use crate::support::{peak_rss, Sidecar};
+    let mut row = row(
+        "Sidecar",
+        "200 connections that pipeline 2,000 requests each and never read an answer, held open",
+        "the oldest connection makes room for a new one: /readyz keeps answering the probe; memory stays bounded",
+    );
+    let web = HttpStub::start(200, "{}");
+    let sidecar = Sidecar::start(readygate().arg(web.url("/health")));
+    crate::support::eventually(Duration::from_secs(5), "ready", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    let requests = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2000);
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        let Ok(mut conn) = TcpStream::connect(("127.0.0.1", sidecar.port)) else {
+            continue;
+        };
+        let _ = conn.set_write_timeout(Some(Duration::from_millis(50)));
+        let _ = conn.write_all(requests.as_bytes());
+        held.push(conn);
+    }
+    let mut answered = 0;
+    for _ in 0..30 {
+        if sidecar.get("/readyz").0 == 200 {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak = peak_rss(sidecar.child.id());
+    drop(held);
+    assert!(
+        answered >= 28,
+        "/readyz answered {answered} of 30 probes during the flood"
+    );
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
+    row.saw(format!(
+        "/readyz answered {answered} of 30 probes while 200 stalled connections were held; peak RSS {} MiB (debug build)",
+        peak / 1024
+    ));
+}
