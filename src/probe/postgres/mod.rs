@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use self::url::{connect_options, MAX_ATTEMPT_TIMEOUT};
+pub(crate) use self::url::{connect_options, socket_form, MAX_ATTEMPT_TIMEOUT};
 pub(crate) use session::PostgresProbe;
 
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
@@ -78,86 +78,6 @@ pub(crate) const OPTIONS: &[&Opt] = &[
 ];
 
 const KINDS: &str = "postgres://";
-
-/// libpq's Unix-socket forms that are not URLs to a URL parser: a user with
-/// an empty host (`postgres://u:p@/db?host=/run/pg`) and a percent-encoded
-/// socket directory as the host (`postgres://%2Frun%2Fpg/db`). Both are
-/// rewritten to the equivalent `postgres:///db?host=/run/pg&user=u&password=p`
-/// (user and password as libpq's query parameters); other URLs are `None`.
-pub(crate) fn socket_form(raw: &str) -> Option<String> {
-    let (scheme, rest) = raw.split_once("://")?;
-    if !matches!(scheme, "postgres" | "postgresql") {
-        return None;
-    }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let (userinfo, host) = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => (Some(userinfo), host),
-        None => (None, authority),
-    };
-    let socket = host.len() > 3 && host[..3].eq_ignore_ascii_case("%2F");
-    if !(socket || host.is_empty() && userinfo.is_some()) {
-        return None;
-    }
-    // `%2Frun%2Fpg:5433`: the port follows the encoded directory.
-    let (host, port) = match host.rsplit_once(':') {
-        Some((dir, port))
-            if socket && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            (dir, Some(port))
-        }
-        _ => (host, None),
-    };
-    // Userinfo is already percent-encoded; a query also reads `+` as a space.
-    let as_value = |s: &str| {
-        s.replace('+', "%2B")
-            .replace('&', "%26")
-            .replace('=', "%3D")
-    };
-    let mut params = Vec::new();
-    if socket {
-        params.push(format!("host={host}"));
-    }
-    if let Some(port) = port {
-        params.push(format!("port={port}"));
-    }
-    if let Some(userinfo) = userinfo {
-        let (user, password) = match userinfo.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (userinfo, None),
-        };
-        if !user.is_empty() {
-            params.push(format!("user={}", as_value(user)));
-        }
-        if let Some(password) = password {
-            params.push(format!("password={}", as_value(password)));
-        }
-    }
-    let (path, query, fragment) = split_tail(tail);
-    let mut query: Vec<String> = query.into_iter().map(String::from).collect();
-    query.extend(params);
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", query.join("&"))
-    };
-    Some(format!("{scheme}://{path}{query}{fragment}"))
-}
-
-/// A URL's tail split into path (with its leading `/`, or `/` when empty),
-/// query (without `?`) and fragment (with `#`).
-fn split_tail(tail: &str) -> (String, Option<&str>, &str) {
-    let (rest, fragment) = match tail.find('#') {
-        Some(i) => tail.split_at(i),
-        None => (tail, ""),
-    };
-    let (path, query) = match rest.split_once('?') {
-        Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
-        None => (rest, None),
-    };
-    let path = if path.is_empty() { "/" } else { path };
-    (path.to_string(), query, fragment)
-}
 
 /// What a PostgreSQL target URL must hold: a host, or a `host=` socket.
 pub(crate) fn check_url(url: &::url::Url, has_host: bool) -> Result<(), String> {
@@ -258,7 +178,7 @@ impl Requirements {
             if sql.value.contains('\0') {
                 return err(sql.origin, "contains a NUL byte");
             }
-            if !is_query(&sql.value) {
+            if !sql::is_query(&sql.value) {
                 return err(sql.origin, "is not a query: write one SELECT (or WITH, VALUES, TABLE) that returns true when ready");
             }
             req.sql = Some(sql.value);
@@ -357,38 +277,6 @@ impl Planner {
     }
 }
 
-/// A query, by its first word after comments: `SELECT`, `WITH`, `VALUES`,
-/// `TABLE` or a parenthesis. Anything else (`PREPARE TRANSACTION`, `COMMIT`,
-/// `SET`, `COPY`, `CALL`, DDL) could outlive the rolled-back transaction
-/// `--sql` runs in, or has no business in a readiness check.
-fn is_query(sql: &str) -> bool {
-    let mut rest = sql.trim_start();
-    loop {
-        if let Some(after) = rest.strip_prefix("--") {
-            rest = after
-                .split_once('\n')
-                .map_or("", |(_, next)| next)
-                .trim_start();
-        } else if let Some(after) = rest.strip_prefix("/*") {
-            rest = after
-                .split_once("*/")
-                .map_or("", |(_, next)| next)
-                .trim_start();
-        } else {
-            break;
-        }
-    }
-    if rest.starts_with('(') {
-        return true;
-    }
-    let word: String = rest
-        .chars()
-        .take_while(char::is_ascii_alphabetic)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    matches!(word.as_str(), "select" | "with" | "values" | "table")
-}
-
 /// The migration names in a Prisma `prisma/migrations` directory: every
 /// subdirectory that holds a `migration.sql`, sorted as Prisma applies them.
 fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
@@ -443,64 +331,6 @@ mod tests {
         );
         for bad in ["", ".x", "x.", "a.b.c", &"x".repeat(64)] {
             assert!(TableName::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn libpq_socket_forms_become_urls() {
-        assert_eq!(
-            socket_form("postgres://u:p+q@/db?host=/run/pg").as_deref(),
-            Some("postgres:///db?host=/run/pg&user=u&password=p%2Bq")
-        );
-        assert_eq!(
-            socket_form("postgresql://%2Frun%2Fpg/db#x").as_deref(),
-            Some("postgresql:///db?host=%2Frun%2Fpg#x")
-        );
-        assert_eq!(
-            socket_form("postgres://u@%2Ftmp").as_deref(),
-            Some("postgres:///?host=%2Ftmp&user=u")
-        );
-        assert_eq!(
-            socket_form("postgres://u:p@%2Frun%2Fpg:5433/db").as_deref(),
-            Some("postgres:///db?host=%2Frun%2Fpg&port=5433&user=u&password=p")
-        );
-        for other in [
-            "postgres://db/x",
-            "postgres:///x?host=/s",
-            "http://u@/x",
-            "tcp://a:1",
-        ] {
-            assert_eq!(socket_form(other), None, "{other}");
-        }
-    }
-
-    #[test]
-    fn only_queries_are_sql_checks() {
-        for query in [
-            "SELECT true",
-            "  select 1 = 1",
-            "-- why\nSELECT true",
-            "/* a */ /* b */ WITH x AS (SELECT 1) SELECT true",
-            "(SELECT true)",
-            "VALUES (true)",
-            "TABLE flags",
-        ] {
-            assert!(is_query(query), "{query}");
-        }
-        for other in [
-            "PREPARE TRANSACTION 'x'",
-            "COMMIT",
-            "BEGIN",
-            "SET ROLE postgres",
-            "COPY (SELECT 1) TO '/tmp/x'",
-            "DROP TABLE flags",
-            "CALL p()",
-            "-- SELECT\nDELETE FROM t",
-            "/* SELECT */ VACUUM FULL t",
-            "selectx",
-            "",
-        ] {
-            assert!(!is_query(other), "{other}");
         }
     }
 }

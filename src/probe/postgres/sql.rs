@@ -213,3 +213,70 @@ fn custom_verdict(
         Err(other) => Err((classify(other), false)),
     }
 }
+
+/// A query, by its first word after comments: `SELECT`, `WITH`, `VALUES`,
+/// `TABLE` or a parenthesis. Anything else (`PREPARE TRANSACTION`, `COMMIT`,
+/// `SET`, `COPY`, `CALL`, DDL) could outlive the rolled-back transaction
+/// `--sql` runs in, or has no business in a readiness check.
+pub(super) fn is_query(sql: &str) -> bool {
+    let mut rest = sql.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after
+                .split_once('\n')
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after
+                .split_once("*/")
+                .map_or("", |(_, next)| next)
+                .trim_start();
+        } else {
+            break;
+        }
+    }
+    if rest.starts_with('(') {
+        return true;
+    }
+    let word: String = rest
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    matches!(word.as_str(), "select" | "with" | "values" | "table")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_queries_are_sql_checks() {
+        for query in [
+            "SELECT true",
+            "  select 1 = 1",
+            "-- why\nSELECT true",
+            "/* a */ /* b */ WITH x AS (SELECT 1) SELECT true",
+            "(SELECT true)",
+            "VALUES (true)",
+            "TABLE flags",
+        ] {
+            assert!(is_query(query), "{query}");
+        }
+        for other in [
+            "PREPARE TRANSACTION 'x'",
+            "COMMIT",
+            "BEGIN",
+            "SET ROLE postgres",
+            "COPY (SELECT 1) TO '/tmp/x'",
+            "DROP TABLE flags",
+            "CALL p()",
+            "-- SELECT\nDELETE FROM t",
+            "/* SELECT */ VACUUM FULL t",
+            "selectx",
+            "",
+        ] {
+            assert!(!is_query(other), "{other}");
+        }
+    }
+}

@@ -176,6 +176,86 @@ fn escape_option(value: &str) -> String {
     value.replace('\\', "\\\\").replace(' ', "\\ ")
 }
 
+/// libpq's Unix-socket forms that are not URLs to a URL parser: a user with
+/// an empty host (`postgres://u:p@/db?host=/run/pg`) and a percent-encoded
+/// socket directory as the host (`postgres://%2Frun%2Fpg/db`). Both are
+/// rewritten to the equivalent `postgres:///db?host=/run/pg&user=u&password=p`
+/// (user and password as libpq's query parameters); other URLs are `None`.
+pub(crate) fn socket_form(raw: &str) -> Option<String> {
+    let (scheme, rest) = raw.split_once("://")?;
+    if !matches!(scheme, "postgres" | "postgresql") {
+        return None;
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => (Some(userinfo), host),
+        None => (None, authority),
+    };
+    let socket = host.len() > 3 && host[..3].eq_ignore_ascii_case("%2F");
+    if !(socket || host.is_empty() && userinfo.is_some()) {
+        return None;
+    }
+    // `%2Frun%2Fpg:5433`: the port follows the encoded directory.
+    let (host, port) = match host.rsplit_once(':') {
+        Some((dir, port))
+            if socket && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (dir, Some(port))
+        }
+        _ => (host, None),
+    };
+    // Userinfo is already percent-encoded; a query also reads `+` as a space.
+    let as_value = |s: &str| {
+        s.replace('+', "%2B")
+            .replace('&', "%26")
+            .replace('=', "%3D")
+    };
+    let mut params = Vec::new();
+    if socket {
+        params.push(format!("host={host}"));
+    }
+    if let Some(port) = port {
+        params.push(format!("port={port}"));
+    }
+    if let Some(userinfo) = userinfo {
+        let (user, password) = match userinfo.split_once(':') {
+            Some((user, password)) => (user, Some(password)),
+            None => (userinfo, None),
+        };
+        if !user.is_empty() {
+            params.push(format!("user={}", as_value(user)));
+        }
+        if let Some(password) = password {
+            params.push(format!("password={}", as_value(password)));
+        }
+    }
+    let (path, query, fragment) = split_tail(tail);
+    let mut query: Vec<String> = query.into_iter().map(String::from).collect();
+    query.extend(params);
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    Some(format!("{scheme}://{path}{query}{fragment}"))
+}
+
+/// A URL's tail split into path (with its leading `/`, or `/` when empty),
+/// query (without `?`) and fragment (with `#`).
+fn split_tail(tail: &str) -> (String, Option<&str>, &str) {
+    let (rest, fragment) = match tail.find('#') {
+        Some(i) => tail.split_at(i),
+        None => (tail, ""),
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query).filter(|q| !q.is_empty())),
+        None => (rest, None),
+    };
+    let path = if path.is_empty() { "/" } else { path };
+    (path.to_string(), query, fragment)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +304,33 @@ mod tests {
             .contains("sslrootcert"));
         let bad = Url::parse("postgres://db/x?frobnicate=1").unwrap();
         assert!(connect_options(&bad, t).unwrap_err().contains("frobnicate"));
+    }
+
+    #[test]
+    fn libpq_socket_forms_become_urls() {
+        assert_eq!(
+            socket_form("postgres://u:p+q@/db?host=/run/pg").as_deref(),
+            Some("postgres:///db?host=/run/pg&user=u&password=p%2Bq")
+        );
+        assert_eq!(
+            socket_form("postgresql://%2Frun%2Fpg/db#x").as_deref(),
+            Some("postgresql:///db?host=%2Frun%2Fpg#x")
+        );
+        assert_eq!(
+            socket_form("postgres://u@%2Ftmp").as_deref(),
+            Some("postgres:///?host=%2Ftmp&user=u")
+        );
+        assert_eq!(
+            socket_form("postgres://u:p@%2Frun%2Fpg:5433/db").as_deref(),
+            Some("postgres:///db?host=%2Frun%2Fpg&port=5433&user=u&password=p")
+        );
+        for other in [
+            "postgres://db/x",
+            "postgres:///x?host=/s",
+            "http://u@/x",
+            "tcp://a:1",
+        ] {
+            assert_eq!(socket_form(other), None, "{other}");
+        }
     }
 }
