@@ -64,7 +64,7 @@ fn a_progress_interval_below_100ms_is_refused() {
 fn port_0_is_refused_for_every_kind() {
     let mut row = row(
         "Hostile input",
-        "port 0 in a target (tcp, http, postgres, redis, clickhouse, postgres ?port=0)",
+        "port 0 in a target (tcp, http, postgres, redis, clickhouse, postgres ?port=0, PGPORT=0)",
         "exit 2 at start instead of waiting on a port no server can listen on",
     );
     for target in [
@@ -80,7 +80,9 @@ fn port_0_is_refused_for_every_kind() {
         assert!(ran.stderr.contains("target #1"), "{target}: {}", ran.stderr);
         assert!(!ran.stderr.contains(":pw@"), "{target}: {}", ran.stderr);
     }
-    row.saw("6 of 6 forms: exit 2, \"has port 0, where no server can listen\"");
+    let ran = run(readygate().arg("postgres://u:pw@db/app").env("PGPORT", "0"));
+    refused(&ran, "PGPORT=0", "PGPORT is 0");
+    row.saw("6 of 6 forms and PGPORT=0: exit 2, \"port 0, where no server can listen\"");
 }
 
 #[test]

@@ -186,6 +186,12 @@ impl Requirements {
         if present {
             // The driver reads libpq's variables itself, when it connects: a
             // FIFO there would hang every attempt, /dev/zero exhaust memory.
+            if m.env.get("PGPORT").is_some_and(|p| p.trim() == "0") {
+                return err(
+                    "PGPORT",
+                    "is 0, where no server can listen; give the server's port or unset it",
+                );
+            }
             for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
                 if let Some(path) = m.env.get(var) {
                     let shown = shorten(path);
