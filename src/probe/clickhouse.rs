@@ -18,7 +18,7 @@ use super::url_part::decode_part;
 use crate::not_ready::{Class, NotReady};
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
 use crate::secret::Redactor;
-use crate::text::{one_line, shorten, shorten_to};
+use crate::text::{noun_verb, one_line, shorten, shorten_to};
 
 const TABLES: Opt = Opt {
     flag: Some("--clickhouse-table"),
@@ -280,11 +280,7 @@ impl ClickHouseProbe {
             }
         }
         if !missing.is_empty() {
-            let (noun, verb) = if missing.len() == 1 {
-                ("table", "does")
-            } else {
-                ("tables", "do")
-            };
+            let (noun, verb) = noun_verb(missing.len(), "table");
             return Err(NotReady::new(Class::Schema, format!("ClickHouse {noun} {} {verb} not exist", missing.join(", ")))
                 .hint("the ClickHouse schema is not migrated yet: check the logs of the service that runs the migrations"));
         }
