@@ -177,12 +177,19 @@ fn closed_before_answer(err: &reqwest::Error) -> bool {
     if err.is_timeout() || err.is_connect() || !err.is_request() {
         return false;
     }
-    // hyper's word for a kept connection found closed as it was reused; a
-    // reset is not retried, or a backend that resets every other
+    // hyper's IncompleteMessage: a kept connection found closed as it was
+    // reused. A reset is not retried, or a backend that resets every other
     // connection would pass.
-    error_chain(err)
-        .to_ascii_lowercase()
-        .contains("connection closed before message completed")
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.downcast_ref::<hyper::Error>()
+            .is_some_and(hyper::Error::is_incomplete_message)
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 /// " (body: ...)" with an excerpt, or nothing for a blank body.
