@@ -5,20 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::record::row;
-use crate::support::{readygate, run, HttpStub, Ran};
-
-/// Exit 2, one line under 1 KiB naming `culprit`, no panic.
-fn refused(ran: &Ran, case: &str, culprit: &str) {
-    let err = &ran.stderr;
-    assert_eq!(ran.code, Some(2), "{case}: {err:.500}");
-    assert_eq!(err.lines().count(), 1, "{case}: not one line: {err:.500}");
-    assert!(
-        err.contains(culprit),
-        "{case}: {culprit:?} not in {err:.500}"
-    );
-    assert!(err.len() < 1024, "{case}: {} bytes of error", err.len());
-    assert!(!err.contains("panicked"), "{case}: {err:.500}");
-}
+use crate::support::{readygate, run, usage_error, HttpStub};
 
 #[test]
 fn a_progress_interval_below_100ms_is_refused() {
@@ -43,7 +30,7 @@ fn a_progress_interval_below_100ms_is_refused() {
         } else {
             "--progress-every must be at least 100ms"
         };
-        refused(&ran, &format!("{args:?} {env:?}"), culprit);
+        usage_error(&ran, &format!("{args:?} {env:?}"), culprit);
     }
     let ran = run(readygate().args([
         "tcp://127.0.0.1:1",
@@ -76,12 +63,12 @@ fn port_0_is_refused_for_every_kind() {
         "postgres://u:pw@db/app?port=0",
     ] {
         let ran = run(readygate().arg(target));
-        refused(&ran, target, "port");
+        usage_error(&ran, target, "port");
         assert!(ran.stderr.contains("target #1"), "{target}: {}", ran.stderr);
         assert!(!ran.stderr.contains(":pw@"), "{target}: {}", ran.stderr);
     }
     let ran = run(readygate().arg("postgres://u:pw@db/app").env("PGPORT", "0"));
-    refused(&ran, "PGPORT=0", "PGPORT is 0");
+    usage_error(&ran, "PGPORT=0", "PGPORT is 0");
     row.saw("6 of 6 forms and PGPORT=0: exit 2, \"port 0, where no server can listen\"");
 }
 
@@ -144,7 +131,7 @@ fn pem_paths_that_never_end_or_block_are_refused_at_once() {
             let began = Instant::now();
             let ran = run(&mut cmd);
             slowest = slowest.max(began.elapsed());
-            refused(&ran, &format!("{culprit} {path}"), culprit);
+            usage_error(&ran, &format!("{culprit} {path}"), culprit);
             let why = if path == huge {
                 "larger than 4 MiB"
             } else {
@@ -190,7 +177,7 @@ fn huge_paths_are_shortened_in_errors() {
         ),
     ] {
         let ran = run(readygate().args(&args));
-        refused(&ran, culprit, culprit);
+        usage_error(&ran, culprit, culprit);
     }
     row.saw("3 of 3: exit 2, one line under 1 KiB");
 }
@@ -210,7 +197,7 @@ fn a_langfuse_web_url_with_a_query_or_fragment_is_refused() {
             .env("CLICKHOUSE_URL", "http://ch:8123")
             .env("CLICKHOUSE_USER", "default")
             .env("CLICKHOUSE_PASSWORD", "x"));
-        refused(&ran, web, "--langfuse-web");
+        usage_error(&ran, web, "--langfuse-web");
     }
     row.saw(
         "2 of 2: exit 2, \"--langfuse-web takes the web's base URL without a ?query or #fragment\"",
@@ -468,7 +455,7 @@ fn a_password_split_by_a_space_in_readygate_targets_is_not_echoed() {
         ),
     ] {
         let ran = run(readygate().env("READYGATE_TARGETS", targets));
-        refused(&ran, targets, culprit);
+        usage_error(&ran, targets, culprit);
         assert!(ran.stderr.contains("%20"), "{}", ran.stderr);
         for half in ["correct", "horse-battery-staple", "horse", "1234"] {
             assert!(!ran.stderr.contains(half), "{half}: {}", ran.stderr);
@@ -749,7 +736,7 @@ fn libpq_certificate_variables_are_checked_like_url_parameters() {
     );
     for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
         let ran = run(readygate().arg("postgres://u:p@db/x").env(var, "/dev/zero"));
-        refused(&ran, var, var);
+        usage_error(&ran, var, var);
     }
     row.saw("3 of 3: exit 2, \"not a regular file\"");
 }

@@ -1,6 +1,6 @@
 //! Bad input: each case exits 2 with one line that names the culprit.
 
-use crate::support::{readygate, run};
+use crate::support::{readygate, run, usage_error};
 
 const PG: &str = "postgres://app:pw@127.0.0.1:1/app";
 const WEB: &str = "http://127.0.0.1:1/health";
@@ -261,21 +261,6 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
         usage_error(&ran, &format!("args {args:?} env {env:?}"), culprit);
     }
     row.saw("all exit 2 with one line naming the culprit");
-}
-
-/// Exit 2 and one short line that starts like every usage error and names
-/// the culprit; never a panic.
-fn usage_error(ran: &crate::support::Ran, case: &str, culprit: &str) {
-    let err = &ran.stderr;
-    assert_eq!(ran.code, Some(2), "{case}: {err:.500}");
-    assert_eq!(err.lines().count(), 1, "{case}: not one line: {err:.500}");
-    assert!(err.starts_with("readygate: error: "), "{case}: {err:.500}");
-    assert!(
-        err.contains(culprit),
-        "{case}: {culprit:?} not named in {err:.500}"
-    );
-    assert!(err.len() < 1024, "{case}: {} bytes of error", err.len());
-    assert!(!err.contains("panicked"), "{case}: {err:.500}");
 }
 
 #[test]

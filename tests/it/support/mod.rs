@@ -69,6 +69,21 @@ impl Ran {
     }
 }
 
+/// Exit 2 and one short line that starts like every usage error and names
+/// the culprit; never a panic.
+pub fn usage_error(ran: &Ran, case: &str, culprit: &str) {
+    let err = &ran.stderr;
+    assert_eq!(ran.code, Some(2), "{case}: {err:.500}");
+    assert_eq!(err.lines().count(), 1, "{case}: not one line: {err:.500}");
+    assert!(err.starts_with("readygate: error: "), "{case}: {err:.500}");
+    assert!(
+        err.contains(culprit),
+        "{case}: {culprit:?} not named in {err:.500}"
+    );
+    assert!(err.len() < 1024, "{case}: {} bytes of error", err.len());
+    assert!(!err.contains("panicked"), "{case}: {err:.500}");
+}
+
 /// Runs a command to completion (killing it after 90 s).
 pub fn run(cmd: &mut Command) -> Ran {
     let started = Instant::now();
