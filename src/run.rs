@@ -75,7 +75,7 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
     if let Some(culprit) = not_utf8(&args, takes_value) {
         return Err(usage_error(&format!("{culprit} is not valid UTF-8")));
     }
-    options::command(&all)
+    options::command(all)
         .try_get_matches_from(args)
         .map_err(|e| {
             use clap::error::ErrorKind;

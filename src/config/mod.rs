@@ -77,28 +77,36 @@ const DISABLED: Opt = Opt {
     help: "true: wait for nothing, exit 0 or run the command at once (a sidecar serves \"ready\"); checked before anything else, so it works when the rest is broken",
 };
 
-/// Every option readygate reads, in `--help` order.
-pub(crate) fn options() -> Vec<&'static Opt> {
-    let mut all: Vec<&'static Opt> = vec![&TARGETS, &mode::TIMEOUT, &INTERVAL, &ATTEMPT_TIMEOUT];
-    all.extend([&mode::PROGRESS_EVERY]);
-    all.extend(preset::OPTIONS);
-    all.extend([
-        &mode::SERVE,
-        &mode::ONCE,
-        &mode::FAIL_FAST,
-        &mode::PRINT_CONFIG,
-        &QUIET,
-        &LOG_FORMAT,
-    ]);
-    all.extend(probe::OPTIONS.iter().flat_map(|kind| kind.iter().copied()));
-    all.extend([
-        &conditions::ONLY_IF,
-        &conditions::SKIP_IF,
-        &mode::TERMINATION_LOG,
-        &LOG,
-        &DISABLED,
-    ]);
-    all
+/// Every option readygate reads, in `--help` order; assembled once.
+pub(crate) fn options() -> &'static [&'static Opt] {
+    static ALL: std::sync::LazyLock<Vec<&'static Opt>> = std::sync::LazyLock::new(|| {
+        let mut all: Vec<&'static Opt> = vec![
+            &TARGETS,
+            &mode::TIMEOUT,
+            &INTERVAL,
+            &ATTEMPT_TIMEOUT,
+            &mode::PROGRESS_EVERY,
+        ];
+        all.extend(preset::OPTIONS);
+        all.extend([
+            &mode::SERVE,
+            &mode::ONCE,
+            &mode::FAIL_FAST,
+            &mode::PRINT_CONFIG,
+            &QUIET,
+            &LOG_FORMAT,
+        ]);
+        all.extend(probe::OPTIONS.iter().flat_map(|kind| kind.iter().copied()));
+        all.extend([
+            &conditions::ONLY_IF,
+            &conditions::SKIP_IF,
+            &mode::TERMINATION_LOG,
+            &LOG,
+            &DISABLED,
+        ]);
+        all
+    });
+    &ALL
 }
 
 /// `READYGATE_DISABLED`: checked before anything else, so the switch works
@@ -134,7 +142,7 @@ pub(crate) struct Config {
 impl Config {
     /// Validates parsed arguments against the environment.
     pub(crate) fn new(args: &ArgMatches, env: &Env) -> Result<Config, ConfigError> {
-        check_variable_names(env, &options())?;
+        check_variable_names(env, options())?;
         let m = Merge { args, env };
         // libpq's PGPASSWORD applies when a URL has no password.
         let mut secrets: Vec<String> = env.get("PGPASSWORD").into_iter().cloned().collect();
@@ -253,8 +261,8 @@ mod tests {
     #[test]
     fn help_lists_every_declared_variable_once() {
         let all = options();
-        let help = crate::options::command(&all).render_long_help().to_string();
-        for opt in &all {
+        let help = crate::options::command(all).render_long_help().to_string();
+        for opt in all {
             assert_eq!(
                 help.matches(&format!("{}]", opt.var)).count()
                     + help.matches(&format!("{},", opt.var)).count()
