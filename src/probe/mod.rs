@@ -139,10 +139,10 @@ impl Target {
 
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = secret::redact_url(&self.url);
-        if self.kind == Kind::Http {
-            shown = http::hide_token_user(&self.url, shown);
-        }
+        let shown = match self.kind {
+            Kind::Http => http::redact_url(&self.url),
+            _ => secret::redact_url(&self.url),
+        };
         // `Url` adds a trailing slash to bare tcp:// and http:// hosts; keep
         // what people write.
         match self.kind {

@@ -86,15 +86,14 @@ pub(crate) fn credential_secrets(url: &Url) -> Vec<String> {
     found
 }
 
-/// `shown` (a redacted URL) with a user name that has no password masked:
-/// such a user name is a token as often as not.
-pub(crate) fn hide_token_user(url: &Url, shown: String) -> String {
+/// An HTTP URL as shown: redacted, and a user name that has no password
+/// masked too, since such a user name is a token as often as not.
+pub(crate) fn redact_url(url: &Url) -> String {
     if url.username().is_empty() || url.password().is_some() {
-        return shown;
+        return crate::secret::redact_url(url);
     }
     let mut masked = url.clone();
     let _ = masked.set_username("***");
-    let _ = masked.set_password(None);
     crate::secret::redact_url(&masked)
 }
 
