@@ -45,7 +45,12 @@ pub(crate) fn read(m: &Merge, env: &Env) -> Result<Option<Preset>, ConfigError> 
     match m.value(&PRESET)? {
         Some(given) if given.value == langfuse::NAME => {
             let web = web.as_ref().map(|w| w.value.as_str());
-            langfuse::from_env(env, web).map(Some).map_err(ConfigError)
+            let mut preset = langfuse::from_env(env, web).map_err(ConfigError)?;
+            match m.value(&crate::probe::http::EXPECT_VERSION)? {
+                Some(v) => langfuse::release(&v.value).or_else(|e| err(v.origin, e))?,
+                None => preset.warnings.push(langfuse::NO_VERSION.into()),
+            }
+            Ok(Some(preset))
         }
         Some(given) => err(
             given.origin,

@@ -47,6 +47,9 @@ const ANSWER_CAP: usize = 1024 * 1024;
 pub(crate) struct Requirements {
     tables: Vec<String>,
     migrations: bool,
+    /// Clusters the server must define (`system.clusters`).
+    clusters: Vec<String>,
+    cluster_hint: Option<String>,
 }
 
 impl Requirements {
@@ -67,6 +70,9 @@ impl Requirements {
 
     fn describe(&self) -> String {
         let mut parts = vec!["a query works".to_string()];
+        if !self.clusters.is_empty() {
+            parts.push(format!("clusters defined: {}", self.clusters.join(", ")));
+        }
         if !self.tables.is_empty() {
             parts.push(format!("tables exist: {}", self.tables.join(", ")));
         }
@@ -81,6 +87,10 @@ impl Requirements {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extra {
     pub(crate) migrations: bool,
+    /// Clusters the server must define, each with why, for the message.
+    pub(crate) clusters: Vec<String>,
+    /// Says why the clusters are needed and what to do without them.
+    pub(crate) cluster_hint: Option<String>,
 }
 
 /// Plans ClickHouse targets: one client for all, without `--http-header`
@@ -116,6 +126,8 @@ impl Planner {
             None => self.plain.clone(),
             Some(extra) => Arc::new(Requirements {
                 migrations: self.plain.migrations || extra.migrations,
+                clusters: extra.clusters.clone(),
+                cluster_hint: extra.cluster_hint.clone(),
                 ..(*self.plain).clone()
             }),
         };
@@ -222,6 +234,9 @@ impl ClickHouseProbe {
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        if !self.req.clusters.is_empty() {
+            self.check_clusters(budget).await?;
+        }
         let mut wanted: Vec<&str> = self.req.tables.iter().map(String::as_str).collect();
         if self.req.migrations {
             wanted.push("schema_migrations");
@@ -263,10 +278,12 @@ impl ClickHouseProbe {
                 (Some(version), Some("1")) => {
                     // The server's text: one short line, whatever it sent.
                     let version = shorten_to(&one_line(version), 40);
-                    let version = version.as_str();
-                    return Err(NotReady::new(Class::FailedMigration, format!("ClickHouse migration {version} is dirty (interrupted)")).hint(format!(
-                        "a migration stopped half-way, often because the migrating pod was killed mid-migration (liveness probe): check the ClickHouse schema, then run `migrate force {}` and redeploy",
-                        version.parse::<i64>().map_or_else(|_| version.to_string(), |v| (v - 1).to_string())
+                    let before = version.parse::<i64>().map_or_else(
+                        |_| "the version before".to_string(),
+                        |v| (v - 1).to_string(),
+                    );
+                    return Err(NotReady::new(Class::FailedMigration, format!("ClickHouse migration {version} is marked dirty: running now, or interrupted")).hint(format!(
+                        "golang-migrate marks a migration dirty while it runs: if the migrating service is still at it, wait; if it stopped or logs `Dirty database version {version}`, it was interrupted: undo its partial changes and run `migrate force {before}` (or finish it by hand and `migrate force {version}`), then restart the migrating service"
                     )));
                 }
                 (Some(v), Some(_)) if !v.is_empty() => {}
@@ -285,6 +302,44 @@ impl ClickHouseProbe {
                 .hint("the ClickHouse schema is not migrated yet: check the logs of the service that runs the migrations"));
         }
         Ok(())
+    }
+
+    /// Every required cluster is defined (`remote_servers` in the config).
+    async fn check_clusters(&self, budget: Duration) -> Result<(), NotReady> {
+        let defined = self
+            .query(
+                "SELECT DISTINCT cluster FROM system.clusters FORMAT TabSeparated",
+                budget,
+            )
+            .await?;
+        let defined: Vec<&str> = defined.lines().collect();
+        let missing: Vec<String> = self
+            .req
+            .clusters
+            .iter()
+            .filter(|c| !defined.contains(&c.as_str()))
+            .map(|c| format!("{c:?}"))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let noun = if missing.len() == 1 {
+            "cluster"
+        } else {
+            "clusters"
+        };
+        let hint = self.req.cluster_hint.clone().unwrap_or_else(|| {
+            "define it under remote_servers in the ClickHouse server's configuration".into()
+        });
+        Err(NotReady::new(
+            Class::Other,
+            format!(
+                "ClickHouse at {} defines no {noun} {} (system.clusters)",
+                self.what,
+                missing.join(", ")
+            ),
+        )
+        .hint(hint))
     }
 
     /// Runs one query; the body on success.

@@ -41,7 +41,7 @@ impl Kind {
             "tcp" => Kind::Tcp,
             "http" | "https" => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
-            "redis" | "rediss" => Kind::Redis,
+            s if redis::SCHEMES.contains(&s) => Kind::Redis,
             "clickhouse" => Kind::ClickHouse,
             _ => return None,
         })
@@ -62,8 +62,11 @@ impl Kind {
         match self {
             Kind::Tcp => tcp::check_url(url, has_host),
             Kind::Postgres => postgres::check_url(url, has_host),
-            Kind::Http | Kind::Redis | Kind::ClickHouse if !has_host => Err("needs a host, e.g. http://web:3000/health, redis://redis:6379 or clickhouse://ch:8123/default".into()),
-            Kind::Http | Kind::Redis | Kind::ClickHouse => Ok(()),
+            Kind::Redis => redis::check_url(url, has_host),
+            Kind::Http | Kind::ClickHouse if !has_host => Err(
+                "needs a host, e.g. http://web:3000/health or clickhouse://ch:8123/default".into(),
+            ),
+            Kind::Http | Kind::ClickHouse => Ok(()),
         }
     }
 }
@@ -103,7 +106,7 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s):// or clickhouse://",
+                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel:// or clickhouse://",
                 url.scheme()
             ));
         };
@@ -122,7 +125,7 @@ impl Target {
 
     /// Whether it speaks TLS (so `--ca-file` and `--insecure` apply to it).
     pub(crate) fn speaks_tls(&self) -> bool {
-        matches!(self.url.scheme(), "https" | "rediss" | "clickhouse")
+        matches!(self.url.scheme(), "https" | "clickhouse") || redis::speaks_tls(self.url.scheme())
     }
 
     /// Passwords and secret query values in this target, for the redactor;
@@ -298,7 +301,7 @@ impl Check for Probe {
             Probe::Tcp(p) => p.check().await,
             Probe::Http(p) => p.check(budget).await,
             Probe::Postgres(p) => p.check(budget).await,
-            Probe::Redis(p) => p.check(budget).await,
+            Probe::Redis(p) => p.check().await,
             Probe::ClickHouse(p) => p.check(budget).await,
         }
     }

@@ -102,3 +102,161 @@ pub(crate) fn read_pem(path: &str) -> Result<Vec<u8>, String> {
     }
     Ok(pem)
 }
+
+/// How far a TLS client verifies the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verify {
+    /// Chain and host name, as browsers do.
+    Full,
+    /// The chain only: any name in a certificate the CA signed is accepted
+    /// (Node's `checkServerIdentity` returning nothing).
+    ChainOnly,
+    /// Nothing (`--insecure`, Node's `rejectUnauthorized: false`).
+    Nothing,
+}
+
+/// A client certificate and its key, both PEM.
+pub(crate) struct Identity<'a> {
+    pub(crate) cert_pem: &'a [u8],
+    pub(crate) key_pem: &'a [u8],
+}
+
+/// A rustls client configuration for the hand-written clients: trusts
+/// `ca_pem` alone when given (as Node's `ca` option does), else the public
+/// roots; presents `identity` when the server asks for one. The error says
+/// what is wrong with the PEM data.
+pub(crate) fn client_config(
+    ca_pem: Option<&[u8]>,
+    verify: Verify,
+    identity: Option<Identity<'_>>,
+) -> Result<rustls::ClientConfig, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_pem {
+        Some(pem) => {
+            for cert in CertificateDer::pem_slice_iter(pem) {
+                let cert =
+                    cert.map_err(|e| format!("holds a certificate that cannot be read ({e})"))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("holds a certificate rustls refuses ({e})"))?;
+            }
+            if roots.is_empty() {
+                return Err("holds no PEM certificate".into());
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup failed ({e})"))?;
+    let builder = match verify {
+        Verify::Full => builder.with_root_certificates(roots),
+        Verify::ChainOnly | Verify::Nothing => {
+            let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                std::sync::Arc::new(roots),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| format!("TLS setup failed ({e})"))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(std::sync::Arc::new(Lenient {
+                    inner,
+                    provider,
+                    verify,
+                }))
+        }
+    };
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        Some(id) => {
+            let chain = CertificateDer::pem_slice_iter(id.cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("client certificate cannot be read ({e})"))?;
+            if chain.is_empty() {
+                return Err("client certificate file holds no PEM certificate".into());
+            }
+            let key = PrivateKeyDer::from_pem_slice(id.key_pem)
+                .map_err(|e| format!("client key cannot be read ({e})"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("client certificate and key do not go together ({e})"))
+        }
+    }
+}
+
+/// A verifier that checks less than the full set: the chain without the
+/// name, or nothing at all. Signatures on the handshake are still checked.
+#[derive(Debug)]
+struct Lenient {
+    inner: std::sync::Arc<rustls::client::WebPkiServerVerifier>,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+    verify: Verify,
+}
+
+impl rustls::client::danger::ServerCertVerifier for Lenient {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::client::danger::ServerCertVerified;
+        if self.verify == Verify::Nothing {
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}

@@ -38,11 +38,18 @@ fn clickhouse_tables_and_migrations() {
     ]));
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("ClickHouse migration 2 is dirty"),
+        ran.stderr
+            .contains("ClickHouse migration 2 is marked dirty: running now, or interrupted"),
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.contains("liveness probe"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("if the migrating service is still at it, wait"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("`migrate force 1`"), "{}", ran.stderr);
 
     // The migration tool finishes: a newer clean row.
     ch.migrations(&[(2, false)]);

@@ -100,6 +100,7 @@ fn pem_paths_that_never_end_or_block_are_refused_at_once() {
         ])
         .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
         .env("REDIS_CONNECTION_STRING", "rediss://:r@redis:6379")
+        .env("REDIS_TLS_ENABLED", "true")
         .env("REDIS_TLS_CA_PATH", ca)
         .env("CLICKHOUSE_URL", "http://ch:8123")
         .env("CLICKHOUSE_USER", "default")
@@ -824,6 +825,31 @@ fn connections_that_never_read_cannot_keep_the_probe_out() {
     assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
     row.saw(format!(
         "/readyz answered {answered} of 30 probes while 200 stalled connections were held; peak RSS {} MiB (debug build)",
+        peak / 1024
+    ));
+}
+
+#[test]
+fn a_redis_that_declares_a_huge_reply_is_cut_off() {
+    use crate::support::{finish, peak_rss, spawn, Hostile, Misbehave};
+    let mut row = row(
+        "Redis",
+        "a \"Redis\" that answers $4000000000 and then streams bytes",
+        "refused before anything is allocated: not ready, memory stays small, the deadline holds",
+    );
+    let server = Hostile::start(Misbehave::Flood(b"$4000000000\r\n"));
+    let url = format!("redis://:p@127.0.0.1:{}", server.port);
+    let gate = spawn(readygate().args([&url, "--timeout", "2s"]));
+    std::thread::sleep(Duration::from_millis(1500));
+    let peak = peak_rss(gate.id());
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("larger than 1 MiB"), "{}", ran.stderr);
+    assert!(ran.elapsed < Duration::from_secs(4), "{:?}", ran.elapsed);
+    assert!(peak < 32 * 1024, "peak RSS {peak} KiB");
+    row.saw(format!(
+        "exit 1 in {:.1} s, \"sent a reply larger than 1 MiB\", peak RSS {} MiB (debug build)",
+        ran.elapsed.as_secs_f64(),
         peak / 1024
     ));
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{finish, free_port, readygate, run, spawn, Certs, Redis};
+use crate::support::{finish, free_port, readygate, run, spawn, Certs, Redis, RedisCluster};
 
 #[test]
 fn ping_with_and_without_a_password() {
@@ -133,4 +133,121 @@ fn rediss_with_insecure_skips_verification_as_it_says() {
     row.saw(
         "--insecure: exit 0 with the warning; #insecure: exit 0; neither: exit 1, a TLS failure",
     );
+}
+
+#[test]
+fn a_cluster_is_ready_once_formed_and_every_node_answers() {
+    let mut row = crate::record::row(
+        "Redis",
+        "redis-cluster:// over 3 masters (redis-cli --cluster create) that form while the gate waits; a standalone server named as a cluster",
+        "not ready (cluster_state:fail) until formed, then exit 0; a standalone server: not in cluster mode",
+    );
+    let cluster = RedisCluster::start("cl-Pw-5e1");
+    let ports: Vec<u16> = cluster.nodes.iter().map(|n| n.port).collect();
+    let url = format!(
+        "redis-cluster://:cl-Pw-5e1@127.0.0.1:{}?addr=127.0.0.1:{}&addr=127.0.0.1:{}",
+        ports[0], ports[1], ports[2]
+    );
+    let ran = run(readygate().args([&url, "--timeout", "1s"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("cluster_state:fail"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("redis-cli --cluster check"),
+        "{}",
+        ran.stderr
+    );
+    let gate = spawn(readygate().args([&url, "--timeout", "60s"]));
+    cluster.create();
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        !ran.all_output().contains("cl-Pw-5e1"),
+        "{}",
+        ran.all_output()
+    );
+
+    let single = Redis::start(None);
+    let ran = run(readygate().args([
+        &format!("redis-cluster://127.0.0.1:{}", single.port),
+        "--timeout",
+        "1s",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is not in cluster mode"),
+        "{}",
+        ran.stderr
+    );
+    row.saw(
+        "cluster_state:fail before create, exit 0 after; standalone: \"is not in cluster mode\"",
+    );
+}
+
+#[test]
+fn a_sentinel_names_the_master_which_must_answer_as_master() {
+    let mut row = crate::record::row(
+        "Redis",
+        "redis-sentinel:// with a real sentinel and master (passwords on both); a wrong master name; a wrong sentinel password",
+        "exit 0; \"knows no master named\"; a rejected login (exit 3 with --fail-fast)",
+    );
+    let master = Redis::start(Some("m-Pw-77aa"));
+    let sentinel = Redis::start_sentinel(master.port, "lfmaster", "m-Pw-77aa", "s-Pw-88bb");
+    let url = |name: &str, sentinel_pw: &str| {
+        format!(
+            "redis-sentinel://:m-Pw-77aa@127.0.0.1:{}/{name}?sentinel_password={sentinel_pw}",
+            sentinel.port
+        )
+    };
+    let ran = run(readygate().args([&url("lfmaster", "s-Pw-88bb"), "--timeout", "20s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args([&url("nosuch", "s-Pw-88bb"), "--timeout", "1s"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("knows no master named \"nosuch\""),
+        "{}",
+        ran.stderr
+    );
+    let ran = run(readygate().args([
+        &url("lfmaster", "wrong-Pw-99"),
+        "--fail-fast",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("Redis rejected the login"),
+        "{}",
+        ran.stderr
+    );
+    for secret in ["m-Pw-77aa", "s-Pw-88bb", "wrong-Pw-99"] {
+        assert!(!ran.all_output().contains(secret), "{}", ran.all_output());
+    }
+    row.saw(
+        "exit 0; \"knows no master named\"; exit 3 \"Redis rejected the login\", no password shown",
+    );
+}
+
+#[test]
+fn an_acl_user_logs_in_by_name() {
+    let mut row = crate::record::row(
+        "Redis",
+        "an ACL user (default user off): right and wrong password",
+        "exit 0; exit 3 with --fail-fast, \"Redis rejected the login\"",
+    );
+    let redis = Redis::start_acl("worker", "acl-Pw-1234");
+    let ran = run(readygate().args([
+        &format!("redis://worker:acl-Pw-1234@127.0.0.1:{}", redis.port),
+        "--timeout",
+        "10s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args([
+        &format!("redis://worker:not-Pw-4321@127.0.0.1:{}", redis.port),
+        "--fail-fast",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(ran.stderr.contains("WRONGPASS"), "{}", ran.stderr);
+    row.saw("exit 0; exit 3 WRONGPASS");
 }

@@ -3,46 +3,64 @@
 //! reads at start-up, finished migrations, the web's health answer, and the
 //! hint tables that turn "table missing" into "the web has not migrated".
 
-use super::LangfuseEnv;
+use super::{flag, LangfuseEnv};
 use crate::not_ready::{Class, Hints};
 use crate::probe::postgres::TableName;
-use crate::probe::{clickhouse, http, postgres, redis, Extra};
+use crate::probe::{clickhouse, http, postgres, Extra};
 
-/// Tables the worker reads at start-up, beyond "all Prisma migrations
-/// finished": `blob_storage_integrations` (its absence is the crash loop,
-/// created by 20250324110557_add_blobstorage_integration_table, Langfuse
-/// 3.45.0), `background_migrations` (the worker runs them at start),
-/// `models` and `prices` (default model prices are upserted at start).
-/// Tables of newer releases (dashboards, ...) are left to
-/// `--prisma-migrations`, so an older 3.x web does not block for ever.
+/// Tables the Langfuse v4.16.0 worker reads or writes as it starts, beyond
+/// "every Prisma migration finished" (docs/langfuse.md lists the source of
+/// each): the seeding awaited before it listens (`worker/src/initialize.ts`:
+/// `upsertDefaultModelPrices` - models, pricing_tiers, prices;
+/// `upsertManagedEvaluators` - eval_templates; `upsertLangfuseDashboards` -
+/// dashboards, dashboard_widgets), then what `worker/src/app.ts` starts at
+/// import: the background migrations (background_migrations, and the
+/// pending one that encrypts blob_storage_integrations), the batch-action
+/// runner (batch_actions) and the monitor scheduler (monitors). Each of
+/// these tries once: run too early, its work is skipped until a restart.
 pub(super) const WORKER_TABLES: &[&str] = &[
-    "blob_storage_integrations",
-    "background_migrations",
     "models",
+    "pricing_tiers",
     "prices",
+    "eval_templates",
+    "dashboards",
+    "dashboard_widgets",
+    "background_migrations",
+    "blob_storage_integrations",
+    "batch_actions",
+    "monitors",
 ];
 
 pub(super) const DATABASE_HINTS: Hints = Hints::new(&[
-    (Class::Schema, "the Langfuse web has not migrated the database yet: check its logs for `prisma migrate deploy`; is LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED=true set on it?"),
-    (Class::Auth, "check DATABASE_URL, or DATABASE_USERNAME and DATABASE_PASSWORD, in the worker's environment"),
+    (Class::Schema, "the Langfuse web has not migrated the database yet (its entrypoint runs `prisma migrate deploy` before it listens): check its logs; is LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED=true set on it?"),
+    (Class::Auth, "check DATABASE_URL (or DATABASE_USERNAME and DATABASE_PASSWORD) and DIRECT_URL in the worker's environment"),
     (Class::UnknownDatabase, "check DATABASE_NAME (or the database in DATABASE_URL): web and worker must use the same one"),
 ]);
 pub(super) const CLICKHOUSE_HINTS: Hints = Hints::new(&[
-    (Class::Schema, "the Langfuse web has not run its ClickHouse migrations yet: check its logs; is LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED=true set on it?"),
-    (Class::FailedMigration, "a ClickHouse migration was interrupted, often because the web pod was killed by its liveness probe mid-migration: give the web a startupProbe, check the schema, then `migrate force VERSION` and restart the web"),
-    (Class::Auth, "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD in the worker's environment"),
+    (Class::Schema, "the Langfuse web has not run its ClickHouse migrations yet (its entrypoint runs them after Prisma's, before it listens): check its logs; is LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED=true set on it?"),
+    (Class::FailedMigration, "golang-migrate marks a migration dirty while it runs: if the Langfuse web is still starting, it is migrating now: wait, and never `migrate force` meanwhile. If the web restarted or logs `Dirty database version N`, the migration was interrupted, most often by the web's liveness probe (chart 2.0.0 gives the web no startupProbe: raise langfuse.web.livenessProbe.initialDelaySeconds); repair version N by hand, then `migrate force` and restart the web"),
+    (Class::Auth, "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the user and password in CLICKHOUSE_URL, which win"),
 ]);
 pub(super) const REDIS_HINTS: Hints = Hints::new(&[(
     Class::Auth,
-    "check REDIS_AUTH (or the password in REDIS_CONNECTION_STRING)",
+    "check the password in REDIS_CONNECTION_STRING (the chart fills it from REDIS_PASSWORD), or REDIS_AUTH and REDIS_USERNAME (cluster, sentinel, REDIS_HOST); REDIS_SENTINEL_PASSWORD for the sentinels",
 )]);
 pub(super) const WEB_HINTS: Hints = Hints::new(&[
-    (Class::Refused, WEB_UNREACHABLE),
-    (Class::Dns, WEB_UNREACHABLE),
-    (Class::Response, "the Langfuse web is up but not healthy yet; it answers 200 only after its migrations: check its logs"),
+    (Class::Refused, "not listening yet: the Langfuse web migrates PostgreSQL and ClickHouse before it listens; if this lasts, check its logs and --langfuse-web (the web Service's port, 3000). A web killed mid-migration by its liveness probe restarts for ever: raise langfuse.web.livenessProbe.initialDelaySeconds in the chart"),
+    (Class::Dns, "check --langfuse-web: the web Service's name (and namespace)"),
+    (Class::Timeout, "check --langfuse-web and NetworkPolicy between the worker and the web"),
+    (Class::Response, "the Langfuse web is up but not healthy yet: check its logs"),
     (Class::Version, "deploy the Langfuse web and worker from one release (the same image tag); a rolling upgrade settles by itself"),
 ]);
-const WEB_UNREACHABLE: &str = "check --langfuse-web: the web Service's name and port (3000); the web must listen on all interfaces (HOSTNAME=0.0.0.0)";
+
+/// `DATABASE_URL`, when the schema is checked through `DIRECT_URL`: the
+/// worker's own login must work too.
+pub(super) fn login_extra() -> Extra {
+    Extra::Postgres(postgres::Extra {
+        tables: Vec::new(),
+        prisma: false,
+    })
+}
 
 /// The worker reads these tables at start-up and needs every Prisma
 /// migration finished.
@@ -57,19 +75,34 @@ pub(super) fn database_extra() -> Extra {
     })
 }
 
-/// `REDIS_TLS_CA_PATH` is trusted for this target alone.
-pub(super) fn redis_extra(lf: &LangfuseEnv) -> Extra {
-    Extra::Redis(redis::Extra {
-        ca_file: lf
-            .redis_tls_ca_path
-            .clone()
-            .map(|path| (path, "REDIS_TLS_CA_PATH")),
-    })
+/// Finished ClickHouse migrations and, with `CLICKHOUSE_CLUSTER_ENABLED`
+/// true (Langfuse's default; only `false` turns it off), the clusters they
+/// and the worker need: `default`, hard-coded in every clustered migration
+/// (`packages/shared/clickhouse/migrations/clustered/*.up.sql`), and
+/// `CLICKHOUSE_CLUSTER_NAME` (default `default`) for `schema_migrations`
+/// and queries.
+pub(super) fn clickhouse_extra(lf: &LangfuseEnv) -> Result<Extra, String> {
+    let clustered = lf.clickhouse_cluster_enabled.is_none()
+        || flag("CLICKHOUSE_CLUSTER_ENABLED", &lf.clickhouse_cluster_enabled)?;
+    let mut clusters = Vec::new();
+    if clustered {
+        clusters.push("default".to_string());
+        if let Some(name) = lf
+            .clickhouse_cluster_name
+            .as_ref()
+            .filter(|n| *n != "default")
+        {
+            clusters.push(name.clone());
+        }
+    }
+    Ok(Extra::ClickHouse(clickhouse::Extra {
+        migrations: true,
+        clusters,
+        cluster_hint: Some(CLUSTER_HINT.into()),
+    }))
 }
 
-pub(super) fn clickhouse_extra() -> Extra {
-    Extra::ClickHouse(clickhouse::Extra { migrations: true })
-}
+const CLUSTER_HINT: &str = "CLICKHOUSE_CLUSTER_ENABLED is true (Langfuse's default): its migrations run ON CLUSTER default with Replicated tables; on a single ClickHouse server set CLICKHOUSE_CLUSTER_ENABLED=false on the web and the worker (as Langfuse's docker-compose does), or define the cluster (remote_servers) and ClickHouse Keeper";
 
 /// The web's health endpoint answers 200 `{"status":"OK","version":...}`
 /// once its migrations are done.

@@ -13,6 +13,8 @@ pub const CLICKHOUSE_PASSWORD: &str = "ch-Pw-5c2e91";
 /// interface) from a minimal config in a temp dir.
 pub struct ClickHouse {
     pub port: u16,
+    /// The native protocol's port (`CLICKHOUSE_MIGRATION_URL`'s).
+    pub tcp_port: u16,
     _child: ChildGuard,
     _dir: tempfile::TempDir,
 }
@@ -38,7 +40,8 @@ impl ClickHouse {
                  <path>{d}/data/</path><tmp_path>{d}/tmp/</tmp_path><user_files_path>{d}/user_files/</user_files_path>\
                  <format_schema_path>{d}/format_schemas/</format_schema_path><users_config>users.xml</users_config>\
                  <default_profile>default</default_profile><default_database>default</default_database>\
-                 <mark_cache_size>67108864</mark_cache_size></yandex>"
+                 <mark_cache_size>67108864</mark_cache_size>\
+                 <remote_servers><default><shard><replica><host>127.0.0.1</host><port>{tcp_port}</port></replica></shard></default></remote_servers></yandex>"
             ),
         )
         .unwrap();
@@ -60,6 +63,7 @@ impl ClickHouse {
             .spawn()
             .expect("start clickhouse-server (apt-get install clickhouse-server)");
         let ch = ClickHouse {
+            tcp_port,
             port,
             _child: ChildGuard(child),
             _dir: dir,

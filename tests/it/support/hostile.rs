@@ -35,6 +35,10 @@ pub enum Misbehave {
     /// keeps it alive, then closes it when the next request arrives: an idle
     /// keep-alive connection closed by the server just as it is reused.
     ClosesKeptConnection,
+    /// Sends these bytes as soon as a client connects, then streams filler
+    /// until the client goes: a reply that declares a huge length
+    /// (`$4000000000`) and then delivers on it.
+    Flood(&'static [u8]),
 }
 
 /// A TCP server on 127.0.0.1:0 that misbehaves in one way; counts the
@@ -88,6 +92,14 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
     if let Misbehave::Silent = how {
         return stall();
     }
+    if let Misbehave::Flood(bytes) = how {
+        let chunk = vec![b'a'; 64 << 10];
+        let mut sent = conn.write_all(bytes);
+        while sent.is_ok() && !stop.load(Ordering::SeqCst) {
+            sent = conn.write_all(&chunk);
+        }
+        return;
+    }
     if let Misbehave::Banner(bytes) = how {
         let _ = conn.write_all(bytes);
         return stall();
@@ -100,7 +112,7 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
             format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
         };
         match how {
-            Misbehave::Silent | Misbehave::Banner(_) => unreachable!(),
+            Misbehave::Silent | Misbehave::Banner(_) | Misbehave::Flood(_) => unreachable!(),
             Misbehave::HeadThenStall => {
                 let _ = conn.write_all(head(100).as_bytes());
                 return stall();

@@ -22,7 +22,7 @@ pub use clickhouse::{ClickHouse, CLICKHOUSE_PASSWORD};
 pub use hostile::{BlackHole, Hostile, Misbehave};
 pub use http::{HttpStub, Sidecar};
 pub use postgres::{Postgres, ADMIN_PASSWORD, APP_PASSWORD};
-pub use redis::Redis;
+pub use redis::{Redis, RedisCluster};
 pub use tls::{Certs, HttpsServer};
 
 /// The readygate binary with a clean environment.

@@ -60,9 +60,83 @@ impl Redis {
         Redis::launch_in(dir, port, None, None, &extra)
     }
 
+    /// With an ACL user `user` (all commands, all keys) and the default
+    /// user switched off.
+    pub fn start_acl(user: &str, password: &str) -> Redis {
+        let pass = format!(">{password}");
+        let rules = [
+            "--user", user, "on", &pass, "~*", "&*", "+@all", "--user", "default", "off",
+        ];
+        Redis::launch_with(free_port(), None, None, &rules)
+    }
+
+    /// One node of a cluster, not yet joined (see `RedisCluster`).
+    fn start_cluster_node(password: &str) -> Redis {
+        let extra = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "2000",
+            "--masterauth",
+            password,
+        ];
+        Redis::launch_with(free_port(), Some(password), None, &extra)
+    }
+
+    /// A sentinel watching the master at `master_port` as `name`, with
+    /// `password` for the master and `own_password` for itself.
+    pub fn start_sentinel(
+        master_port: u16,
+        name: &str,
+        password: &str,
+        own_password: &str,
+    ) -> Redis {
+        let port = free_port();
+        let dir = tempfile::Builder::new()
+            .prefix("sentinel-")
+            .tempdir_in(tmp_root())
+            .unwrap();
+        let conf = dir.path().join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor {name} 127.0.0.1 {master_port} 1\nsentinel auth-pass {name} {password}\nsentinel down-after-milliseconds {name} 5000\nrequirepass {own_password}\n",
+                dir = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-server")
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server --sentinel (apt-get install redis-server)");
+        let sentinel = Redis {
+            port,
+            _child: ChildGuard(child),
+            _dir: dir,
+        };
+        eventually(Duration::from_secs(10), "redis sentinel to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        sentinel
+    }
+
     /// TLS only, with the server certificate in `certs`.
     pub fn start_tls(certs: &Certs, password: Option<&str>) -> Redis {
         Redis::launch(password, Some(certs))
+    }
+
+    /// TLS only, and a client certificate signed by the test CA required.
+    pub fn start_mutual_tls(certs: &Certs, password: Option<&str>) -> Redis {
+        Redis::launch_with(
+            free_port(),
+            password,
+            Some(certs),
+            &["--tls-auth-clients", "yes"],
+        )
     }
 
     fn launch(password: Option<&str>, certs: Option<&Certs>) -> Redis {
@@ -144,5 +218,44 @@ impl Redis {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         redis
+    }
+}
+
+/// Three masters that are not yet a cluster until `create` joins them.
+pub struct RedisCluster {
+    pub nodes: Vec<Redis>,
+    password: String,
+}
+
+impl RedisCluster {
+    pub fn start(password: &str) -> RedisCluster {
+        RedisCluster {
+            nodes: (0..3)
+                .map(|_| Redis::start_cluster_node(password))
+                .collect(),
+            password: password.to_string(),
+        }
+    }
+
+    /// `redis-cli --cluster create` over the three nodes, no replicas.
+    pub fn create(&self) {
+        let addrs: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        check(
+            Command::new("redis-cli")
+                .args([
+                    "--no-auth-warning",
+                    "-a",
+                    &self.password,
+                    "--cluster",
+                    "create",
+                ])
+                .args(&addrs)
+                .args(["--cluster-replicas", "0", "--cluster-yes"]),
+            "redis-cli --cluster create",
+        );
     }
 }

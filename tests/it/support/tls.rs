@@ -89,6 +89,47 @@ impl Certs {
             ]),
             "openssl sign",
         );
+        // A client certificate for mutual TLS, signed by the same CA.
+        std::fs::write(
+            d.join("client.cnf"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+        )
+        .unwrap();
+        check(
+            Command::new("openssl")
+                .current_dir(d)
+                .arg("req")
+                .args(ec)
+                .args([
+                    "-keyout",
+                    "client.key",
+                    "-out",
+                    "client.csr",
+                    "-subj",
+                    "/CN=worker",
+                ]),
+            "openssl client CSR",
+        );
+        check(
+            Command::new("openssl").current_dir(d).args([
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "client.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "client.cnf",
+            ]),
+            "openssl sign client",
+        );
         Certs { dir }
     }
 
