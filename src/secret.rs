@@ -46,19 +46,24 @@ pub(crate) fn redact_url(url: &Url) -> String {
         // Only fails for URLs that cannot have a password, which is then absent.
         let _ = shown.set_password(Some(MASK));
     }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if is_secret_param(&k) {
-                    MASK.to_string()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
+    // Mask secret values in place, keeping the rest as written.
+    if let Some(query) = url.query() {
+        let masked: Vec<String> = query
+            .split('&')
+            .map(|pair| {
+                let key = pair.split_once('=').map(|(k, _)| k);
+                let secret = key.is_some_and(|k| {
+                    url::form_urlencoded::parse(k.as_bytes())
+                        .next()
+                        .is_some_and(|(k, _)| is_secret_param(&k))
+                });
+                match (key, secret) {
+                    (Some(k), true) => format!("{k}={MASK}"),
+                    _ => pair.to_string(),
+                }
             })
             .collect();
-        shown.query_pairs_mut().clear().extend_pairs(pairs);
+        shown.set_query(Some(&masked.join("&")));
     }
     // `extend_pairs` percent-encodes the mask; show it plainly.
     shown.to_string().replace("%2A%2A%2A", MASK)

@@ -11,6 +11,7 @@ pub(crate) mod clickhouse;
 pub(crate) mod http;
 pub(crate) mod postgres;
 pub(crate) mod redis;
+pub(crate) mod s3;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod url_part;
@@ -33,6 +34,7 @@ pub(crate) enum Kind {
     Postgres,
     Redis,
     ClickHouse,
+    S3,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             "postgres" | "postgresql" => Kind::Postgres,
             s if redis::SCHEMES.contains(&s) => Kind::Redis,
             "clickhouse" => Kind::ClickHouse,
+            "s3" => Kind::S3,
             _ => return None,
         })
     }
@@ -55,6 +58,7 @@ impl Kind {
             Kind::Postgres => "postgres",
             Kind::Redis => "redis",
             Kind::ClickHouse => "clickhouse",
+            Kind::S3 => "s3",
         }
     }
 
@@ -63,6 +67,7 @@ impl Kind {
             Kind::Tcp => tcp::check_url(url, has_host),
             Kind::Postgres => postgres::check_url(url, has_host),
             Kind::Redis => redis::check_url(url, has_host),
+            Kind::S3 => s3::check_url(url, has_host),
             Kind::Http | Kind::ClickHouse if !has_host => Err(
                 "needs a host, e.g. http://web:3000/health or clickhouse://ch:8123/default".into(),
             ),
@@ -106,7 +111,7 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel:// or clickhouse://",
+                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
                 url.scheme()
             ));
         };
@@ -125,7 +130,8 @@ impl Target {
 
     /// Whether it speaks TLS (so `--ca-file` and `--insecure` apply to it).
     pub(crate) fn speaks_tls(&self) -> bool {
-        matches!(self.url.scheme(), "https" | "clickhouse") || redis::speaks_tls(self.url.scheme())
+        matches!(self.url.scheme(), "https" | "clickhouse" | "s3")
+            || redis::speaks_tls(self.url.scheme())
     }
 
     /// Passwords and secret query values in this target, for the redactor;
@@ -162,6 +168,7 @@ pub(crate) enum Extra {
     Postgres(postgres::Extra),
     Redis(redis::Extra),
     ClickHouse(clickhouse::Extra),
+    S3(s3::Extra),
 }
 
 /// Every kind's flags, validated, with what is built once for all targets
@@ -171,6 +178,7 @@ pub(crate) struct Planner {
     http: Option<http::Planner>,
     postgres: postgres::Planner,
     clickhouse: Option<clickhouse::Planner>,
+    s3: Option<s3::Planner>,
 }
 
 impl Planner {
@@ -196,7 +204,12 @@ impl Planner {
             true => Some(clickhouse::Planner::new(clickhouse, &tls)?),
             false => None,
         };
+        let s3 = match present(Kind::S3) {
+            true => Some(s3::Planner::new(m.env, &tls)?),
+            false => None,
+        };
         Ok(Planner {
+            s3,
             http,
             postgres: postgres::Planner::new(postgres, attempt_timeout),
             clickhouse,
@@ -206,9 +219,12 @@ impl Planner {
 
     /// Secrets the flags hold (`--http-header` values), for the redactor.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        self.http
+        let mut found = self
+            .http
             .as_ref()
-            .map_or_else(Vec::new, http::Planner::secrets)
+            .map_or_else(Vec::new, http::Planner::secrets);
+        found.extend(self.s3.iter().flat_map(s3::Planner::secrets));
+        found
     }
 
     /// `--insecure` was given.
@@ -272,6 +288,15 @@ impl Planner {
                 let (probe, description) = planner.plan(url, extra, origin, redactor)?;
                 (Probe::ClickHouse(probe), description)
             }
+            Kind::S3 => {
+                let extra = match extra {
+                    Some(Extra::S3(e)) => Some(e),
+                    _ => None,
+                };
+                let planner = self.s3.as_ref().expect("planned with an S3 target present");
+                let (probe, description) = planner.plan(url, extra, origin)?;
+                (Probe::S3(probe), description)
+            }
         })
     }
 }
@@ -283,6 +308,7 @@ pub(crate) enum Probe {
     Postgres(Box<postgres::PostgresProbe>),
     Redis(redis::RedisProbe),
     ClickHouse(clickhouse::ClickHouseProbe),
+    S3(s3::S3Probe),
 }
 
 impl Probe {
@@ -303,6 +329,7 @@ impl Check for Probe {
             Probe::Postgres(p) => p.check(budget).await,
             Probe::Redis(p) => p.check().await,
             Probe::ClickHouse(p) => p.check(budget).await,
+            Probe::S3(p) => p.check(budget).await,
         }
     }
 }

@@ -24,7 +24,7 @@ pub(crate) const INSECURE: Opt = Opt {
 pub(crate) const OPTIONS: &[&Opt] = &[&CA_FILE, &INSECURE];
 
 /// The kinds these settings apply to, for messages.
-const TLS_KINDS: &str = "https://, rediss:// or clickhouse://";
+const TLS_KINDS: &str = "https://, rediss://, clickhouse:// or s3://";
 
 /// Validated TLS settings.
 #[derive(Debug, Default)]

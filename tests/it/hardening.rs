@@ -104,7 +104,8 @@ fn pem_paths_that_never_end_or_block_are_refused_at_once() {
         .env("REDIS_TLS_CA_PATH", ca)
         .env("CLICKHOUSE_URL", "http://ch:8123")
         .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", "x");
+        .env("CLICKHOUSE_PASSWORD", "x")
+        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse");
         cmd
     };
     let mut slowest = Duration::ZERO;
@@ -197,7 +198,8 @@ fn a_langfuse_web_url_with_a_query_or_fragment_is_refused() {
             .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
             .env("CLICKHOUSE_URL", "http://ch:8123")
             .env("CLICKHOUSE_USER", "default")
-            .env("CLICKHOUSE_PASSWORD", "x"));
+            .env("CLICKHOUSE_PASSWORD", "x")
+            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
         usage_error(&ran, web, "--langfuse-web");
     }
     row.saw(

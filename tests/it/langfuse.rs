@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::support::{
     readygate, run, spawn, Certs, ClickHouse, HttpStub, Postgres, Ran, Redis, RedisCluster,
-    APP_PASSWORD, CLICKHOUSE_PASSWORD,
+    APP_PASSWORD, CLICKHOUSE_PASSWORD, S3,
 };
 
 const REDIS_PASSWORD: &str = "redis-Pw-lf42";
@@ -28,6 +28,7 @@ struct Stack {
     pg: Postgres,
     redis: RedisMode,
     ch: ClickHouse,
+    s3: S3,
     web: HttpStub,
 }
 
@@ -41,6 +42,7 @@ impl Stack {
             pg: Postgres::start(),
             redis,
             ch: ClickHouse::start(),
+            s3: S3::start("langfuse"),
             web: HttpStub::start(503, r#"{"status":"starting"}"#),
         }
     }
@@ -116,6 +118,15 @@ impl Stack {
             ),
             ("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse".to_string()),
             ("LANGFUSE_S3_EVENT_UPLOAD_REGION", "auto".to_string()),
+            ("LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT", self.s3.endpoint()),
+            (
+                "LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID",
+                self.s3.access_key.clone(),
+            ),
+            (
+                "LANGFUSE_S3_EVENT_UPLOAD_SECRET_ACCESS_KEY",
+                self.s3.secret_key.clone(),
+            ),
             (
                 "LANGFUSE_S3_EVENT_UPLOAD_FORCE_PATH_STYLE",
                 "true".to_string(),
@@ -199,14 +210,14 @@ fn with_the_charts_cluster_redis_the_worker_waits_then_starts() {
     let mut row = crate::record::row(
         "Langfuse",
         "chart 2.0.0's worker environment with redis.cluster.enabled (3 masters), the web migrating 2.5 s in",
-        "waits, then exit 0 with all 4 targets ready",
+        "waits, then exit 0 with all 5 targets ready",
     );
     let cluster = RedisCluster::start(REDIS_PASSWORD);
     cluster.create();
     let stack = Stack::with(RedisMode::Cluster(cluster));
     let stderr = waits_then_starts(&stack);
-    assert!(stderr.contains("all 4 targets ready"), "{stderr}");
-    row.saw("exit 0, all 4 targets ready");
+    assert!(stderr.contains("all 5 targets ready"), "{stderr}");
+    row.saw("exit 0, all 5 targets ready");
 }
 
 #[test]
@@ -214,7 +225,7 @@ fn with_the_charts_sentinel_redis_the_worker_waits_then_starts() {
     let mut row = crate::record::row(
         "Langfuse",
         "chart 2.0.0's worker environment with redis.sentinel.enabled (a master and a sentinel, passwords on both), the web migrating 2.5 s in",
-        "waits, then exit 0 with all 4 targets ready",
+        "waits, then exit 0 with all 5 targets ready",
     );
     let master = Redis::start(Some(REDIS_PASSWORD));
     let sentinel =
@@ -224,8 +235,8 @@ fn with_the_charts_sentinel_redis_the_worker_waits_then_starts() {
         sentinel,
     });
     let stderr = waits_then_starts(&stack);
-    assert!(stderr.contains("all 4 targets ready"), "{stderr}");
-    row.saw("exit 0, all 4 targets ready");
+    assert!(stderr.contains("all 5 targets ready"), "{stderr}");
+    row.saw("exit 0, all 5 targets ready");
 }
 
 #[test]
@@ -312,7 +323,7 @@ fn the_worker_waits_for_the_web_to_migrate_then_starts() {
         "{stderr}"
     );
     assert!(stderr.contains("HTTP 503"), "{stderr}");
-    assert!(stderr.contains("all 4 targets ready"), "{stderr}");
+    assert!(stderr.contains("all 5 targets ready"), "{stderr}");
 
     // Each known cause ends with its own hint.
     let RedisMode::Standalone(redis) = &stack.redis else {
@@ -423,6 +434,7 @@ fn missing_langfuse_variables_are_all_named() {
         "REDIS_CONNECTION_STRING",
         "CLICKHOUSE_USER",
         "CLICKHOUSE_PASSWORD",
+        "LANGFUSE_S3_EVENT_UPLOAD_BUCKET",
         "--langfuse-web",
     ] {
         assert!(ran.stderr.contains(name), "{name}: {}", ran.stderr);
@@ -438,6 +450,7 @@ fn the_preset_combines_with_explicit_targets_and_flags() {
         ("CLICKHOUSE_URL", "http://ch:8123"),
         ("CLICKHOUSE_USER", "default"),
         ("CLICKHOUSE_PASSWORD", "ch-Pw-77"),
+        ("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"),
     ];
     let mut cmd = readygate();
     cmd.envs(env)
@@ -490,6 +503,7 @@ fn the_webs_status_is_200_unless_http_status_says_otherwise() {
         ("CLICKHOUSE_URL", "http://ch:8123"),
         ("CLICKHOUSE_USER", "default"),
         ("CLICKHOUSE_PASSWORD", "ch-Pw-77"),
+        ("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"),
     ];
     for (status, want) in [("200-299", "status 200;"), ("200,503", "status 200,503;")] {
         let ran = run(readygate().envs(env).args([

@@ -10,6 +10,7 @@ mod postgres;
 mod process;
 mod record;
 mod redis;
+mod s3;
 mod secrets;
 mod serve;
 mod support;

@@ -193,6 +193,13 @@ fn no_secret_from_the_langfuse_environment_reaches_any_output_or_endpoint() {
             .env("ENCRYPTION_KEY", s[5])
             .env("NEXTAUTH_SECRET", s[6])
             .env("LANGFUSE_S3_EVENT_UPLOAD_SECRET_ACCESS_KEY", s[7])
+            .env("LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID", "AKIAEXAMPLE")
+            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse")
+            .env(
+                "LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT",
+                format!("http://127.0.0.1:{}", web.port),
+            )
+            .env("LANGFUSE_S3_EVENT_UPLOAD_FORCE_PATH_STYLE", "true")
             .args(["--preset", "langfuse-worker", "--langfuse-web"])
             .arg(format!("http://127.0.0.1:{}", web.port))
             .args(["--http-header", &format!("Authorization: Bearer {}", s[8])]);

@@ -45,6 +45,10 @@ pub(super) const REDIS_HINTS: Hints = Hints::new(&[(
     Class::Auth,
     "check the password in REDIS_CONNECTION_STRING (the chart fills it from REDIS_PASSWORD), or REDIS_AUTH and REDIS_USERNAME (cluster, sentinel, REDIS_HOST); REDIS_SENTINEL_PASSWORD for the sentinels",
 )]);
+pub(super) const S3_HINTS: Hints = Hints::new(&[
+    (Class::Schema, "the worker writes every event to LANGFUSE_S3_EVENT_UPLOAD_BUCKET: create the bucket, or check its name and LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT"),
+    (Class::Auth, "check LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID and _SECRET_ACCESS_KEY (without both, the AWS_* variables); ingestion jobs fail for good with these credentials"),
+]);
 pub(super) const WEB_HINTS: Hints = Hints::new(&[
     (Class::Refused, "not listening yet: the Langfuse web migrates PostgreSQL and ClickHouse before it listens; if this lasts, check its logs and --langfuse-web (the web Service's port, 3000). A web killed mid-migration by its liveness probe restarts for ever: raise langfuse.web.livenessProbe.initialDelaySeconds in the chart"),
     (Class::Dns, "check --langfuse-web: the web Service's name (and namespace)"),

@@ -10,6 +10,7 @@
 
 mod checks;
 mod redis;
+mod s3;
 mod urls;
 
 use serde::Deserialize;
@@ -20,7 +21,7 @@ use crate::options::{Env, Opt, Takes};
 use crate::probe::{Extra, Target};
 use checks::{
     clickhouse_extra, database_extra, login_extra, web_extra, CLICKHOUSE_HINTS, DATABASE_HINTS,
-    REDIS_HINTS, WEB_HINTS,
+    REDIS_HINTS, S3_HINTS, WEB_HINTS,
 };
 use urls::{clickhouse_url, database_url, prisma_url};
 
@@ -74,6 +75,15 @@ pub(super) struct LangfuseEnv {
     clickhouse_db: Option<String>,
     clickhouse_cluster_enabled: Option<String>,
     clickhouse_cluster_name: Option<String>,
+    langfuse_s3_event_upload_bucket: Option<String>,
+    langfuse_s3_event_upload_prefix: Option<String>,
+    langfuse_s3_event_upload_region: Option<String>,
+    langfuse_s3_event_upload_endpoint: Option<String>,
+    langfuse_s3_event_upload_access_key_id: Option<String>,
+    langfuse_s3_event_upload_secret_access_key: Option<String>,
+    langfuse_s3_event_upload_force_path_style: Option<String>,
+    langfuse_use_azure_blob: Option<String>,
+    langfuse_use_google_cloud_storage: Option<String>,
 }
 
 /// Langfuse's enums take exactly `true` or `false`; anything else fails
@@ -132,6 +142,7 @@ pub(crate) fn from_env(env: &Env, web: Option<&str>) -> Result<Preset, String> {
     let mut found = Found::default();
     let database = database(&lf, &mut found);
     let redis = redis::redis(&lf, &mut found)?;
+    let bucket = s3::event_bucket(&lf, &mut found)?;
     for (name, value) in [
         ("CLICKHOUSE_URL", &lf.clickhouse_url),
         ("CLICKHOUSE_USER", &lf.clickhouse_user),
@@ -178,13 +189,21 @@ pub(crate) fn from_env(env: &Env, web: Option<&str>) -> Result<Preset, String> {
             CLICKHOUSE_HINTS,
             clickhouse_extra(&lf)?,
         ),
-        (
-            format!("{web}/api/public/health"),
-            "--langfuse-web",
-            WEB_HINTS,
-            web_extra(),
-        ),
     ]);
+    if let Some((url, extra)) = bucket {
+        parts.push((
+            url,
+            "LANGFUSE_S3_EVENT_UPLOAD_BUCKET",
+            S3_HINTS,
+            Extra::S3(extra),
+        ));
+    }
+    parts.push((
+        format!("{web}/api/public/health"),
+        "--langfuse-web",
+        WEB_HINTS,
+        web_extra(),
+    ));
     let mut targets = Vec::new();
     for (raw, what, hints, extra) in parts {
         let target =
@@ -313,7 +332,7 @@ mod tests {
     }
 
     #[test]
-    fn the_charts_standalone_environment_gives_four_targets() {
+    fn the_charts_standalone_environment_gives_five_targets() {
         let lf = from_env(&chart(), Some("http://langfuse-web:3000/")).unwrap();
         let urls: Vec<String> = lf
             .targets
@@ -326,6 +345,7 @@ mod tests {
                 "postgresql://langfuse:pa%20ss%40word@langfuse-postgresql/langfuse",
                 "redis://default:redis-secret@langfuse-redis:6379/0",
                 "clickhouse://default:ch-secret@langfuse-clickhouse-headless:8123/default",
+                "s3://langfuse/",
                 "http://langfuse-web:3000/api/public/health",
             ]
         );
@@ -408,7 +428,7 @@ mod tests {
         let got = urls(&e);
         assert_eq!(got[0], "postgresql://u:p@db:5432/lf");
         assert_eq!(got[1], "postgresql://u:p@pooler:6432/lf?pgbouncer=true");
-        assert_eq!(got.len(), 5);
+        assert_eq!(got.len(), 6);
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod hostile;
 mod http;
 mod postgres;
 mod redis;
+mod s3;
 mod tls;
 
 use std::io::Read;
@@ -23,6 +24,7 @@ pub use hostile::{BlackHole, Hostile, Misbehave};
 pub use http::{HttpStub, Sidecar};
 pub use postgres::{Postgres, ADMIN_PASSWORD, APP_PASSWORD};
 pub use redis::{Redis, RedisCluster};
+pub use s3::S3;
 pub use tls::{Certs, HttpsServer};
 
 /// The readygate binary with a clean environment.

@@ -1,0 +1,476 @@
+//! S3 targets, `s3://bucket[/prefix]`: ready when a signed `HEAD` of the
+//! bucket (SigV4) answers 200, which shows the bucket exists and the
+//! credentials are accepted. Query parameters: `endpoint=` (an S3-compatible
+//! server, e.g. `http://minio:9000`), `region=`, `path_style=true`.
+//! Credentials: the URL's `access-key:secret@`, else the standard variables
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`;
+//! `AWS_REGION`, `AWS_ENDPOINT_URL_S3`). Without static credentials (web
+//! identity, instance roles) only the endpoint's answer is checked, and
+//! `--print-config` says so.
+
+mod sigv4;
+
+use std::time::{Duration, SystemTime};
+
+use reqwest::{Client, Method, StatusCode};
+use url::Url;
+
+pub(crate) use sigv4::Credentials;
+
+use super::http::build_client;
+use super::tls::Tls;
+use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::options::{err, ConfigError, Env};
+use crate::text::{one_line, shorten, shorten_to};
+
+/// What a target URL must hold; the error is a sentence without the URL.
+pub(crate) fn check_url(url: &Url, has_host: bool) -> Result<(), String> {
+    if !has_host {
+        return Err("needs a bucket, e.g. s3://langfuse/events/".into());
+    }
+    parse(url).map(|_| ())
+}
+
+/// A target, understood (no `Debug`: it holds the secret).
+#[derive(Clone, Default)]
+struct Parsed {
+    bucket: String,
+    endpoint: Option<Url>,
+    region: Option<String>,
+    path_style: Option<bool>,
+    credentials: Option<(String, String)>,
+}
+
+fn parse(url: &Url) -> Result<Parsed, String> {
+    let bucket = url.host_str().unwrap_or_default().to_string();
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !valid {
+        return Err(format!(
+            "names bucket {:?}; S3 bucket names are 3 to 63 lower-case letters, digits, dots and hyphens",
+            shorten(&bucket)
+        ));
+    }
+    if url.port().is_some() {
+        return Err("has a port; the bucket is not a server: give the server as endpoint=, e.g. s3://langfuse?endpoint=http://minio:9000".into());
+    }
+    let mut parsed = Parsed {
+        bucket,
+        ..Parsed::default()
+    };
+    for (key, value) in url.query_pairs() {
+        match &*key {
+            "endpoint" => {
+                let endpoint = Url::parse(&value)
+                    .ok()
+                    .filter(|e| matches!(e.scheme(), "http" | "https") && e.host_str().is_some())
+                    .ok_or("has an endpoint= that is not an http(s):// URL, e.g. endpoint=http://minio:9000")?;
+                if !matches!(endpoint.path(), "" | "/") || endpoint.query().is_some() {
+                    return Err(
+                        "has an endpoint= with a path or query; give only scheme, host and port"
+                            .into(),
+                    );
+                }
+                parsed.endpoint = Some(endpoint);
+            }
+            "region" if !value.is_empty() => parsed.region = Some(value.into_owned()),
+            "path_style" => {
+                parsed.path_style = Some(match &*value {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err("has path_style= that is not true or false".into()),
+                })
+            }
+            other => {
+                return Err(format!(
+                    "has query parameter {:?}; s3:// takes endpoint=, region= and path_style=",
+                    shorten(other)
+                ))
+            }
+        }
+    }
+    if let Some(secret) = url.password() {
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        parsed.credentials = Some((decode(url.username()), decode(secret)));
+    } else if !url.username().is_empty() {
+        return Err("has an access key without its secret; write s3://KEY:SECRET@bucket, or use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
+    }
+    Ok(parsed)
+}
+
+/// What a preset adds: its own settings, each with the variable it came
+/// from, used where the URL says nothing.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extra {
+    pub(crate) endpoint: Option<(String, &'static str)>,
+    pub(crate) region: Option<String>,
+    pub(crate) path_style: Option<bool>,
+    pub(crate) credentials: Option<Credentials>,
+    /// Whether the standard `AWS_*` credentials may fill in (the AWS SDK's
+    /// default chain does).
+    pub(crate) standard_credentials: bool,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Credentials(***)")
+    }
+}
+
+/// Plans S3 targets: one client, and the standard variables read once.
+pub(crate) struct Planner {
+    client: Client,
+    standard: Standard,
+}
+
+/// The standard AWS variables.
+#[derive(Default)]
+struct Standard {
+    credentials: Option<Credentials>,
+    region: Option<String>,
+    endpoint: Option<String>,
+}
+
+impl Planner {
+    pub(crate) fn new(env: &Env, tls: &Tls) -> Result<Planner, ConfigError> {
+        let var = |name: &str| env.get(name).filter(|v| !v.trim().is_empty()).cloned();
+        let credentials = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key), Some(secret_key)) => Some(Credentials {
+                access_key,
+                secret_key,
+                session_token: var("AWS_SESSION_TOKEN"),
+            }),
+            _ => None,
+        };
+        let client = build_client(
+            tls,
+            reqwest::header::HeaderMap::new(),
+            reqwest::redirect::Policy::none(),
+        )?;
+        Ok(Planner {
+            client,
+            standard: Standard {
+                credentials,
+                region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+                endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
+            },
+        })
+    }
+
+    /// Secrets the standard variables hold, for the redactor.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        self.standard
+            .credentials
+            .iter()
+            .flat_map(|c| [Some(c.secret_key.clone()), c.session_token.clone()])
+            .flatten()
+            .collect()
+    }
+
+    /// The probe for one target and what it must satisfy, in words.
+    pub(crate) fn plan(
+        &self,
+        url: &Url,
+        extra: Option<&Extra>,
+        origin: &str,
+    ) -> Result<(S3Probe, String), ConfigError> {
+        let parsed = parse(url).or_else(|e| err(origin, e))?;
+        let generic = Extra {
+            standard_credentials: true,
+            ..Extra::default()
+        };
+        let extra = extra.unwrap_or(&generic);
+        let region = parsed
+            .region
+            .clone()
+            .or_else(|| extra.region.clone())
+            .or_else(|| self.standard.region.clone())
+            .unwrap_or_else(|| "us-east-1".into());
+        let (endpoint, blame) = match (&parsed.endpoint, &extra.endpoint, &self.standard.endpoint) {
+            (Some(e), _, _) => (e.to_string(), origin),
+            (None, Some((e, var)), _) => (e.clone(), *var),
+            (None, None, Some(e)) => (e.clone(), "AWS_ENDPOINT_URL_S3"),
+            (None, None, None) => (format!("https://s3.{region}.amazonaws.com"), origin),
+        };
+        let endpoint = Url::parse(&endpoint)
+            .ok()
+            .filter(|e| matches!(e.scheme(), "http" | "https") && e.host_str().is_some())
+            .map_or_else(
+                || err(blame, "is not an http(s):// URL, e.g. http://minio:9000"),
+                Ok,
+            )?;
+        let path_style = parsed.path_style.or(extra.path_style).unwrap_or(false);
+        let credentials = match &parsed.credentials {
+            Some((access_key, secret_key)) => Some(Credentials {
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone(),
+                session_token: None,
+            }),
+            None => extra.credentials.clone().or_else(|| {
+                self.standard
+                    .credentials
+                    .clone()
+                    .filter(|_| extra.standard_credentials)
+            }),
+        };
+        let base = bucket_url(&endpoint, &parsed.bucket, path_style).or_else(|e| err(blame, e))?;
+        let description = match credentials {
+            Some(_) => format!("a signed HEAD of bucket {:?} answers 200 (it exists, the credentials are accepted)", parsed.bucket),
+            None => format!("the endpoint answers; bucket {:?} and credentials NOT checked: no static credentials (web identity and instance roles are not supported)", parsed.bucket),
+        };
+        let probe = S3Probe {
+            client: self.client.clone(),
+            base,
+            bucket: parsed.bucket,
+            region,
+            credentials,
+            path_style,
+        };
+        Ok((probe, description))
+    }
+}
+
+/// `https://endpoint/bucket/` (path style) or `https://bucket.endpoint/`.
+fn bucket_url(endpoint: &Url, bucket: &str, path_style: bool) -> Result<Url, String> {
+    let mut url = endpoint.clone();
+    if path_style {
+        url.set_path(&format!("/{bucket}"));
+        return Ok(url);
+    }
+    let host = format!("{bucket}.{}", endpoint.host_str().unwrap_or_default());
+    url.set_host(Some(&host)).map_err(|e| {
+        format!("gives host {host:?}, which is not valid ({e}); use path_style=true")
+    })?;
+    url.set_path("/");
+    Ok(url)
+}
+
+#[derive(Clone)]
+pub(crate) struct S3Probe {
+    client: Client,
+    /// The bucket's URL, without a query.
+    base: Url,
+    bucket: String,
+    region: String,
+    credentials: Option<Credentials>,
+    path_style: bool,
+}
+
+impl S3Probe {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let what = self.what();
+        let response = self.send(Method::HEAD, "", budget).await?;
+        let status = response.status();
+        if self.credentials.is_none() {
+            return Ok(());
+        }
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::NOT_FOUND => Err(NotReady::new(
+                Class::Schema,
+                format!("S3 bucket {:?} does not exist at {what}", self.bucket),
+            )
+            .hint("create the bucket, or check its name and the endpoint")),
+            s if s.is_server_error() => Err(NotReady::new(
+                Class::Starting,
+                format!(
+                    "{what} answered HTTP {} to a HEAD of bucket {:?}",
+                    s.as_u16(),
+                    self.bucket
+                ),
+            )
+            .hint("the S3 server is starting or overloaded")),
+            s => {
+                let region = header(&response, "x-amz-bucket-region");
+                // HEAD answers carry no body: ask again for the error's code.
+                let code = match self.send(Method::GET, "location", budget).await {
+                    Ok(r) => error_code(r).await,
+                    Err(_) => None,
+                };
+                Err(self.refused(s, code.as_deref(), region.as_deref()))
+            }
+        }
+    }
+
+    fn what(&self) -> String {
+        let host = self.base.host_str().unwrap_or_default();
+        match self.base.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        }
+    }
+
+    /// One request, signed when there are credentials.
+    async fn send(
+        &self,
+        method: Method,
+        query: &str,
+        budget: Duration,
+    ) -> Result<reqwest::Response, NotReady> {
+        let mut url = self.base.clone();
+        if !query.is_empty() {
+            url.set_query(Some(query));
+        }
+        let mut request = self
+            .client
+            .request(method.clone(), url.clone())
+            .timeout(budget);
+        if let Some(creds) = &self.credentials {
+            let amz_date = sigv4::amz_date(SystemTime::now());
+            let host = self.what();
+            let mut headers = vec![
+                ("host", host),
+                ("x-amz-content-sha256", sigv4::EMPTY_SHA256.to_string()),
+                ("x-amz-date", amz_date.clone()),
+            ];
+            if let Some(token) = &creds.session_token {
+                headers.push(("x-amz-security-token", token.clone()));
+            }
+            let canonical_query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("{query}=")
+            };
+            let auth = sigv4::authorization(
+                creds,
+                &sigv4::Request {
+                    method: method.as_str(),
+                    path: url.path(),
+                    query: &canonical_query,
+                    headers: headers.clone(),
+                    payload_sha256: sigv4::EMPTY_SHA256,
+                },
+                &amz_date,
+                &self.region,
+                "s3",
+            );
+            for (name, value) in headers.into_iter().filter(|(n, _)| *n != "host") {
+                request = request.header(name, value);
+            }
+            request = request.header("authorization", auth);
+        }
+        request.send().await.map_err(|e| self.unreachable(&e))
+    }
+
+    fn unreachable(&self, e: &reqwest::Error) -> NotReady {
+        let what = self.what();
+        let text = one_line(&crate::text::error_chain(e));
+        if e.is_timeout() {
+            return NotReady::new(Class::Timeout, format!("no answer from {what}"));
+        }
+        if is_dns_error(&text) {
+            let mut e = dns(&what, &text);
+            if !self.path_style {
+                e.hint = Some("virtual-hosted style puts the bucket in the host name; for MinIO and most S3-compatible servers use path style (path_style=true; LANGFUSE_S3_EVENT_UPLOAD_FORCE_PATH_STYLE=true)".into());
+            }
+            return e;
+        }
+        if text.to_ascii_lowercase().contains("refused") {
+            return NotReady::new(Class::Refused, format!("connection refused by {what}")).hint(
+                "nothing listens there yet: is the S3 server up, and is the endpoint right?",
+            );
+        }
+        if text.to_ascii_lowercase().contains("certificate") {
+            return NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
+                .hint("the server's certificate is not trusted: pass its CA with --ca-file");
+        }
+        NotReady::new(Class::Other, format!("cannot reach {what}: {text}"))
+    }
+
+    /// A refusal, in words: which of credentials, permission or region.
+    fn refused(&self, status: StatusCode, code: Option<&str>, region: Option<&str>) -> NotReady {
+        let what = self.what();
+        let status = status.as_u16();
+        match (code, region) {
+            (Some(c @ ("SignatureDoesNotMatch" | "InvalidAccessKeyId" | "InvalidToken" | "ExpiredToken" | "InvalidSecurity")), _) => {
+                NotReady::new(Class::Auth, format!("{what} rejected the credentials ({c})"))
+                    .hint("check the access key and secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID / _SECRET_ACCESS_KEY)")
+            }
+            (_, Some(r)) if r != self.region => NotReady::new(
+                Class::Other,
+                format!("bucket {:?} is in region {:?}, not {:?} (HTTP {status})", self.bucket, shorten_to(r, 30), self.region),
+            )
+            .hint("set the region (region=, AWS_REGION; LANGFUSE_S3_EVENT_UPLOAD_REGION)"),
+            (Some("AccessDenied") | None, _) if status == 403 => NotReady::new(
+                Class::Auth,
+                format!("{what} denied a HEAD of bucket {:?} (HTTP 403{})", self.bucket, code.map_or(String::new(), |c| format!(", {c}"))),
+            )
+            .hint("the credentials may lack s3:ListBucket on the bucket, which the gate needs to see that it exists; or the bucket belongs to another account"),
+            (c, _) => NotReady::new(
+                Class::Other,
+                format!("{what} answered HTTP {status}{} to a HEAD of bucket {:?}", c.map_or(String::new(), |c| format!(" ({})", shorten_to(c, 40))), self.bucket),
+            ),
+        }
+    }
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The `<Code>` of an S3 error document, from at most its first 64 KiB.
+async fn error_code(mut response: reqwest::Response) -> Option<String> {
+    let mut body = Vec::new();
+    while body.len() < 64 * 1024 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let body = String::from_utf8_lossy(&body);
+    let start = body.find("<Code>")? + "<Code>".len();
+    let end = start + body[start..].find("</Code>")?;
+    let code = &body[start..end];
+    code.bytes()
+        .all(|b| b.is_ascii_alphanumeric())
+        .then(|| code.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_bad_ones_are_named() {
+        let p = parse(&Url::parse("s3://AK:se%2Fcret@langfuse/events/?endpoint=http://minio:9000&path_style=true&region=auto").unwrap()).ok().unwrap();
+        assert_eq!(p.bucket, "langfuse");
+        assert_eq!(p.endpoint.unwrap().as_str(), "http://minio:9000/");
+        assert_eq!(p.credentials, Some(("AK".into(), "se/cret".into())));
+        for (raw, says) in [
+            ("s3://Bad_Bucket", "bucket names"),
+            ("s3://ab", "bucket names"),
+            ("s3://langfuse:9000", "endpoint="),
+            ("s3://lfb?endpoint=minio:9000", "http(s)://"),
+            ("s3://lfb?endpoint=http://m/x", "path"),
+            ("s3://lfb?path_style=yes", "path_style"),
+            ("s3://lfb?sse=1", "takes endpoint="),
+            ("s3://AK@lfb", "without its secret"),
+        ] {
+            let e = parse(&Url::parse(raw).unwrap()).err().unwrap();
+            assert!(e.contains(says), "{raw}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_bucket_goes_in_the_path_or_the_host() {
+        let e = Url::parse("http://minio:9000").unwrap();
+        assert_eq!(
+            bucket_url(&e, "lf", true).unwrap().as_str(),
+            "http://minio:9000/lf"
+        );
+        assert_eq!(
+            bucket_url(&e, "lf", false).unwrap().as_str(),
+            "http://lf.minio:9000/"
+        );
+    }
+}
