@@ -51,6 +51,9 @@ impl Config {
             }
             Mode::PrintConfig(_) => {}
         }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning: {warning}");
+        }
         for c in &self.conditions.only_if {
             let _ = writeln!(out, "only if: {c}");
         }

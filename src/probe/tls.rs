@@ -129,7 +129,7 @@ pub(crate) fn client_config(
     ca_pem: Option<&[u8]>,
     verify: Verify,
     identity: Option<Identity<'_>>,
-) -> Result<rustls::ClientConfig, String> {
+) -> Result<rustls::ClientConfig, TlsSetupError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -138,21 +138,22 @@ pub(crate) fn client_config(
     match ca_pem {
         Some(pem) => {
             for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert =
-                    cert.map_err(|e| format!("holds a certificate that cannot be read ({e})"))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("holds a certificate rustls refuses ({e})"))?;
+                let cert = cert.map_err(|e| {
+                    TlsSetupError::Ca(format!("holds a certificate that cannot be read ({e})"))
+                })?;
+                roots.add(cert).map_err(|e| {
+                    TlsSetupError::Ca(format!("holds a certificate rustls refuses ({e})"))
+                })?;
             }
             if roots.is_empty() {
-                return Err("holds no PEM certificate".into());
+                return Err(TlsSetupError::Ca("holds no PEM certificate".into()));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup failed ({e})"))?;
+        .map_err(|e| TlsSetupError::Ca(format!("TLS setup failed ({e})")))?;
     let builder = match verify {
         Verify::Full => builder.with_root_certificates(roots),
         Verify::ChainOnly | Verify::Nothing => {
@@ -161,31 +162,66 @@ pub(crate) fn client_config(
                 provider.clone(),
             )
             .build()
-            .map_err(|e| format!("TLS setup failed ({e})"))?;
+            .map_err(|e| TlsSetupError::Ca(format!("TLS setup failed ({e})")))?;
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(std::sync::Arc::new(Lenient {
                     inner,
-                    provider,
+                    provider: provider.clone(),
                     verify,
                 }))
         }
     };
-    match identity {
-        None => Ok(builder.with_no_client_auth()),
-        Some(id) => {
-            let chain = CertificateDer::pem_slice_iter(id.cert_pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("client certificate cannot be read ({e})"))?;
-            if chain.is_empty() {
-                return Err("client certificate file holds no PEM certificate".into());
-            }
-            let key = PrivateKeyDer::from_pem_slice(id.key_pem)
-                .map_err(|e| format!("client key cannot be read ({e})"))?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("client certificate and key do not go together ({e})"))
-        }
+    let Some(id) = identity else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let chain = CertificateDer::pem_slice_iter(id.cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            TlsSetupError::Cert(format!("holds a certificate that cannot be read ({e})"))
+        })?;
+    if chain.is_empty() {
+        return Err(TlsSetupError::Cert("holds no PEM certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(id.key_pem).map_err(|e| {
+        TlsSetupError::Key(format!(
+            "holds no private key rustls can read ({e}); an encrypted key cannot be used"
+        ))
+    })?;
+    let key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| TlsSetupError::Key(format!("holds a key rustls refuses ({e})")))?;
+    // Not `with_client_auth_cert`: it parses the certificate to compare keys
+    // and refuses X.509 v1 certificates, which servers (and Node) accept.
+    let certified = std::sync::Arc::new(rustls::sign::CertifiedKey::new(chain, key));
+    Ok(builder.with_client_cert_resolver(std::sync::Arc::new(Fixed(certified))))
+}
+
+/// What is wrong with TLS settings, and which part: the caller names the
+/// flag or variable.
+#[derive(Debug)]
+pub(crate) enum TlsSetupError {
+    Ca(String),
+    Cert(String),
+    Key(String),
+}
+
+/// Presents one client certificate whatever the server asks.
+#[derive(Debug)]
+struct Fixed(std::sync::Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for Fixed {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

@@ -855,3 +855,112 @@ fn a_redis_that_declares_a_huge_reply_is_cut_off() {
         peak / 1024
     ));
 }
+
+#[test]
+fn langfuse_redis_settings_that_break_the_worker_are_refused_without_echoing_them() {
+    let mut row = row(
+        "Hostile input",
+        "--preset langfuse-worker: REDIS_CONNECTION_STRING with the chart's unencoded password holding ? or a stray %, with scheme http://, or REDIS_PORT not a number",
+        "exit 2, one line naming the variable, no part of the password shown",
+    );
+    for (var, value, password, culprit) in [
+        (
+            "REDIS_CONNECTION_STRING",
+            "redis://default:1234?HiddenPart@redis:6379/0",
+            "1234?HiddenPart",
+            "REDIS_PASSWORD",
+        ),
+        (
+            "REDIS_CONNECTION_STRING",
+            "redis://default:50%Hidden@redis:6379/0",
+            "50%Hidden",
+            "REDIS_PASSWORD",
+        ),
+        (
+            "REDIS_CONNECTION_STRING",
+            "http://redis:6379",
+            "unused-Pw",
+            "REDIS_CONNECTION_STRING",
+        ),
+    ] {
+        let ran = run(readygate()
+            .args([
+                "--preset",
+                "langfuse-worker",
+                "--langfuse-web",
+                "http://web:3000",
+            ])
+            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+            .env("REDIS_PASSWORD", password)
+            .env(var, value)
+            .env("CLICKHOUSE_URL", "http://ch:8123")
+            .env("CLICKHOUSE_USER", "default")
+            .env("CLICKHOUSE_PASSWORD", "x")
+            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+        usage_error(&ran, value, culprit);
+        assert!(!ran.stderr.contains("Hidden"), "{}", ran.stderr);
+    }
+    let ran = run(readygate()
+        .args([
+            "--preset",
+            "langfuse-worker",
+            "--langfuse-web",
+            "http://web:3000",
+        ])
+        .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+        .env("REDIS_HOST", "redis")
+        .env("REDIS_PORT", "63 79")
+        .env("CLICKHOUSE_URL", "http://ch:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "x")
+        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+    usage_error(&ran, "REDIS_PORT=63 79", "REDIS_PORT");
+    row.saw("exit 2 naming REDIS_PASSWORD / REDIS_CONNECTION_STRING / REDIS_PORT; the password never shown");
+}
+
+#[test]
+fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
+    let mut row = row(
+        "Langfuse",
+        "--print-config with DATABASE_PORT, DATABASE_URL through PgBouncer (pgbouncer=true) beside DIRECT_URL, and Redis over TLS with a client certificate and REDIS_TLS_CHECK_SERVER_IDENTITY=false",
+        "the warnings are printed; the login through PgBouncer is checked; the TLS settings are described",
+    );
+    let certs = crate::support::Certs::generate();
+    let ran = run(readygate()
+        .args([
+            "--preset",
+            "langfuse-worker",
+            "--langfuse-web",
+            "http://web:3000",
+            "--print-config",
+        ])
+        .env(
+            "DATABASE_URL",
+            "postgresql://u:p@pooler:6432/lf?pgbouncer=true",
+        )
+        .env("DIRECT_URL", "postgresql://u:p@db:5432/lf")
+        .env("DATABASE_PORT", "5433")
+        .env("REDIS_CONNECTION_STRING", "redis://default:pw@redis:6379/0")
+        .env("REDIS_TLS_ENABLED", "true")
+        .env("REDIS_TLS_CA_PATH", certs.path("ca.pem"))
+        .env("REDIS_TLS_CERT_PATH", certs.path("client-v1.pem"))
+        .env("REDIS_TLS_KEY_PATH", certs.path("client.key"))
+        .env("REDIS_TLS_CHECK_SERVER_IDENTITY", "false")
+        .env("CLICKHOUSE_URL", "http://ch:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "x")
+        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let out = &ran.stdout;
+    assert!(
+        out.contains("warning: DATABASE_PORT=5433 is set, but Langfuse never reads it"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: REDIS_TLS_CHECK_SERVER_IDENTITY=false"),
+        "{out}"
+    );
+    assert!(out.contains("postgresql://u:***@pooler:6432/lf [preset langfuse-worker]\n    ready when: login works, not in recovery (through PgBouncer)"), "{out}");
+    assert!(out.contains("over TLS trusting the CA in REDIS_TLS_CA_PATH, presenting the client certificate in REDIS_TLS_CERT_PATH: chain verified, name NOT checked"), "{out}");
+    row.saw("warnings, \"(through PgBouncer)\" and the TLS settings printed; an X.509 v1 client certificate accepted");
+}

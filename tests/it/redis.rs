@@ -251,3 +251,54 @@ fn an_acl_user_logs_in_by_name() {
     assert!(ran.stderr.contains("WRONGPASS"), "{}", ran.stderr);
     row.saw("exit 0; exit 3 WRONGPASS");
 }
+
+#[test]
+fn a_hung_sentinel_does_not_hold_up_a_healthy_one() {
+    use crate::support::{Hostile, Misbehave};
+    let mut row = crate::record::row(
+        "Redis",
+        "redis-sentinel:// whose first sentinel accepts and never answers, the second a real sentinel",
+        "the sentinels are asked at once: ready through the second, well within the attempt timeout",
+    );
+    let hung = Hostile::start(Misbehave::Silent);
+    let master = Redis::start(Some("m-Pw-77aa"));
+    let sentinel = Redis::start_sentinel(master.port, "lf", "m-Pw-77aa", "s-Pw-88bb");
+    let url = format!(
+        "redis-sentinel://:m-Pw-77aa@127.0.0.1:{}/lf?addr=127.0.0.1:{}&sentinel_password=s-Pw-88bb",
+        hung.port, sentinel.port
+    );
+    let ran = run(readygate().args([&url, "--timeout", "20s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.elapsed < Duration::from_secs(4), "{:?}", ran.elapsed);
+    row.saw(format!("exit 0 in {:.1} s", ran.elapsed.as_secs_f64()));
+}
+
+#[test]
+fn an_acl_user_without_admin_commands_passes_as_langfuse_would() {
+    let mut row = crate::record::row(
+        "Redis",
+        "sentinel master reached as an ACL user with +@all -@admin (ROLE refused with NOPERM); a database number beyond the server's",
+        "the role is read from INFO replication instead (as ioredis does): ready; the bad database is a permanent error (exit 3 with --fail-fast)",
+    );
+    let master = Redis::start_acl_without_admin("worker", "acl-Pw-1234");
+    let sentinel = Redis::start_sentinel_for_user(master.port, "lf", "worker", "acl-Pw-1234");
+    let url = format!(
+        "redis-sentinel://worker:acl-Pw-1234@127.0.0.1:{}/lf",
+        sentinel.port
+    );
+    let ran = run(readygate().args([&url, "--timeout", "20s"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args([
+        &format!("redis://worker:acl-Pw-1234@127.0.0.1:{}/999", master.port),
+        "--fail-fast",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("DB index is out of range"),
+        "{}",
+        ran.stderr
+    );
+    row.saw("exit 0 via INFO replication; exit 3 \"DB index is out of range\"");
+}

@@ -59,10 +59,11 @@ pub(super) const WEB_HINTS: Hints = Hints::new(&[
 
 /// `DATABASE_URL`, when the schema is checked through `DIRECT_URL`: the
 /// worker's own login must work too.
-pub(super) fn login_extra() -> Extra {
+pub(super) fn login_extra(pooled: bool) -> Extra {
     Extra::Postgres(postgres::Extra {
         tables: Vec::new(),
         prisma: false,
+        pooled,
     })
 }
 
@@ -76,6 +77,7 @@ pub(super) fn database_extra() -> Extra {
     Extra::Postgres(postgres::Extra {
         tables,
         prisma: true,
+        pooled: false,
     })
 }
 

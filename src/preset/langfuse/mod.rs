@@ -19,6 +19,7 @@ use super::{Preset, PresetTarget};
 use crate::not_ready::Hints;
 use crate::options::{Env, Opt, Takes};
 use crate::probe::{Extra, Target};
+use crate::secret::Redactor;
 use checks::{
     clickhouse_extra, database_extra, login_extra, web_extra, CLICKHOUSE_HINTS, DATABASE_HINTS,
     REDIS_HINTS, S3_HINTS, WEB_HINTS,
@@ -52,6 +53,7 @@ pub(super) struct LangfuseEnv {
     redis_host: Option<String>,
     redis_port: Option<String>,
     redis_auth: Option<String>,
+    redis_password: Option<String>,
     redis_username: Option<String>,
     redis_tls_enabled: Option<String>,
     redis_tls_ca_path: Option<String>,
@@ -113,6 +115,8 @@ pub(crate) fn release(given: &str) -> Result<(), String> {
         && numbers
             .iter()
             .all(|n| !n.is_empty() && n.len() <= 9 && n.bytes().all(|b| b.is_ascii_digit()))
+        // 04.16.0 is not how any release is spelled, and never matches.
+        && numbers.iter().all(|n| n.len() == 1 || !n.starts_with('0'))
         && !pre.is_empty()
         && pre
             .bytes()
@@ -206,8 +210,12 @@ pub(crate) fn from_env(env: &Env, web: Option<&str>) -> Result<Preset, String> {
     ));
     let mut targets = Vec::new();
     for (raw, what, hints, extra) in parts {
-        let target =
-            Target::parse(&raw).map_err(|why| format!("--preset langfuse-worker: {what} {why}"))?;
+        // A password copied unencoded can split a URL so that part of it
+        // lands in the error: blank every secret read so far.
+        let target = Target::parse(&raw).map_err(|why| {
+            Redactor::new(found.secrets.clone())
+                .clean(&format!("--preset langfuse-worker: {what} {why}"))
+        })?;
         found.secrets.extend(target.secrets());
         targets.push(PresetTarget {
             target,
@@ -273,10 +281,11 @@ fn database(lf: &LangfuseEnv, found: &mut Found) -> Option<Vec<(String, &'static
         .as_deref()
         .map(|d| prisma_url(d, "DIRECT_URL", found));
     Some(match direct {
-        Some(direct) if direct != url => vec![
-            (direct, "DIRECT_URL", database_extra()),
-            (url, origin, login_extra()),
-        ],
+        Some(direct) if direct != url => vec![(direct, "DIRECT_URL", database_extra()), {
+            // Prisma's PgBouncer flag: the worker's login goes through the pooler.
+            let (url, pooled) = urls::without_param(&url, "pgbouncer");
+            (url, origin, login_extra(pooled))
+        }],
         _ => vec![(url, origin, database_extra())],
     })
 }
@@ -427,7 +436,7 @@ mod tests {
         e.insert("DIRECT_URL".into(), "postgresql://u:p@db:5432/lf".into());
         let got = urls(&e);
         assert_eq!(got[0], "postgresql://u:p@db:5432/lf");
-        assert_eq!(got[1], "postgresql://u:p@pooler:6432/lf?pgbouncer=true");
+        assert_eq!(got[1], "postgresql://u:p@pooler:6432/lf");
         assert_eq!(got.len(), 6);
     }
 
@@ -487,11 +496,52 @@ mod tests {
     }
 
     #[test]
+    fn the_connection_string_is_read_as_ioredis_reads_it() {
+        let one = |url: &str, tls: &str| {
+            let mut e = chart();
+            e.insert("REDIS_CONNECTION_STRING".into(), url.into());
+            e.insert("REDIS_TLS_ENABLED".into(), tls.into());
+            from_env(&e, Some("http://w:3000")).map(|lf| lf.targets[1].target.url.to_string())
+        };
+        assert_eq!(
+            one("REDIS://r:6379/0", "true").unwrap(),
+            "rediss://r:6379/0"
+        );
+        assert_eq!(
+            one("redis://r:6379/0?family=0", "false").unwrap(),
+            "redis://r:6379/0"
+        );
+        for bad in ["http://r:6379", "tcp://r:6379", "r:6379"] {
+            let e = one(bad, "false").err().unwrap();
+            assert!(e.contains("REDIS_CONNECTION_STRING"), "{bad}: {e}");
+        }
+        let mut e = chart();
+        e.insert("REDIS_PASSWORD".into(), "1234?HiddenSecret".into());
+        e.insert(
+            "REDIS_CONNECTION_STRING".into(),
+            "redis://default:1234?HiddenSecret@r:6379/0".into(),
+        );
+        let err = from_env(&e, Some("http://w:3000")).err().unwrap();
+        assert!(
+            err.contains("unencoded") && !err.contains("Hidden"),
+            "{err}"
+        );
+        e.insert("REDIS_PASSWORD".into(), "p%40ss".into());
+        e.insert(
+            "REDIS_CONNECTION_STRING".into(),
+            "redis://default:p%40ss@r:6379/0".into(),
+        );
+        assert!(from_env(&e, Some("http://w:3000")).is_ok());
+    }
+
+    #[test]
     fn expect_version_takes_only_an_exact_release() {
         for ok in ["4.16.0", "v4.16.0", "4.16.0-rc.1"] {
             assert!(release(ok).is_ok(), "{ok}");
         }
-        for floating in ["4", "4.16", "latest", "v4", "4.16.x", "4.16.0-", ""] {
+        for floating in [
+            "4", "4.16", "latest", "v4", "4.16.x", "4.16.0-", "", "04.16.0",
+        ] {
             assert!(release(floating).is_err(), "{floating}");
         }
     }

@@ -50,20 +50,7 @@ pub(super) fn redis(lf: &LangfuseEnv, found: &mut Found) -> Result<Option<Redis>
                 .push("REDIS_CLUSTER_NODES (REDIS_CLUSTER_ENABLED=true)");
             return Ok(None);
         };
-        let nodes = node_list("REDIS_CLUSTER_NODES", nodes)?;
-        let rest: Vec<String> = nodes[1..]
-            .iter()
-            .map(|n| format!("addr={}", encode(n)))
-            .collect();
-        let query = if rest.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", rest.join("&"))
-        };
-        (
-            format!("redis{s}-cluster://{login}{}{query}", nodes[0]),
-            "REDIS_CLUSTER_NODES",
-        )
+        (cluster_url(&login, s, nodes)?, "REDIS_CLUSTER_NODES")
     } else if sentinel {
         let (Some(nodes), Some(master)) =
             (&lf.redis_sentinel_nodes, &lf.redis_sentinel_master_name)
@@ -73,45 +60,30 @@ pub(super) fn redis(lf: &LangfuseEnv, found: &mut Found) -> Result<Option<Redis>
             );
             return Ok(None);
         };
-        let nodes = node_list("REDIS_SENTINEL_NODES", nodes)?;
-        let mut query: Vec<String> = nodes[1..]
-            .iter()
-            .map(|n| format!("addr={}", encode(n)))
-            .collect();
-        if let Some(user) = &lf.redis_sentinel_username {
-            query.push(format!("sentinel_user={}", encode(user)));
-        }
-        if let Some(password) = &lf.redis_sentinel_password {
-            query.push(format!("sentinel_password={}", encode(password)));
-        }
-        let query = if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", query.join("&"))
-        };
         (
-            format!(
-                "redis{s}-sentinel://{login}{}/{}{query}",
-                nodes[0],
-                encode(master)
-            ),
+            sentinel_url(lf, &login, s, nodes, master)?,
             "REDIS_SENTINEL_NODES",
         )
     } else if let Some(url) = &lf.redis_connection_string {
-        if url.contains("$(") {
-            return Err("--preset langfuse-worker: REDIS_CONNECTION_STRING holds an unexpanded $(VARIABLE): Kubernetes expands $(REDIS_PASSWORD) only in a container's env list, from variables listed before it, not through envFrom; give the gate (and the worker) env entries as the chart renders them".into());
-        }
-        // TLS options apply to the connection string too, and turn TLS on.
-        let url = match (tls, url.strip_prefix("redis://")) {
-            (true, Some(rest)) => format!("rediss://{rest}"),
-            _ => url.clone(),
-        };
-        (url, "REDIS_CONNECTION_STRING")
+        (
+            connection_string(url, lf, tls, found)?,
+            "REDIS_CONNECTION_STRING",
+        )
     } else if let Some(host) = &lf.redis_host {
-        let port = lf.redis_port.as_deref().unwrap_or("6379");
+        let port = lf.redis_port.as_deref().map_or("6379", str::trim);
+        if !port.parse::<u16>().is_ok_and(|p| p != 0) {
+            return Err(format!(
+                "--preset langfuse-worker: REDIS_PORT is {:?}, not a port number",
+                crate::text::shorten_to(port, 12)
+            ));
+        }
+        let host = match host.contains(':') && !host.starts_with('[') {
+            true => format!("[{host}]"),
+            false => host.clone(),
+        };
         (
             format!("redis{s}://{login}{host}:{port}"),
-            "the REDIS_* variables give a URL that",
+            "REDIS_HOST (with REDIS_PORT) gives a URL that",
         )
     } else {
         found.missing.push("REDIS_CONNECTION_STRING (or REDIS_HOST, REDIS_CLUSTER_ENABLED, REDIS_SENTINEL_ENABLED)");
@@ -120,8 +92,111 @@ pub(super) fn redis(lf: &LangfuseEnv, found: &mut Found) -> Result<Option<Redis>
     Ok(Some(Redis {
         url,
         origin,
-        extra: tls_extra(lf, tls, sentinel_tls && tls)?,
+        extra: tls_extra(lf, tls, sentinel_tls && tls, found)?,
     }))
+}
+
+/// `redis(s)-cluster://login@first?addr=...` from `REDIS_CLUSTER_NODES`.
+fn cluster_url(login: &str, s: &str, nodes: &str) -> Result<String, String> {
+    let nodes = node_list("REDIS_CLUSTER_NODES", nodes)?;
+    let query: Vec<String> = nodes[1..]
+        .iter()
+        .map(|n| format!("addr={}", encode(n)))
+        .collect();
+    Ok(format!(
+        "redis{s}-cluster://{login}{}{}",
+        nodes[0],
+        query_of(&query)
+    ))
+}
+
+/// `redis(s)-sentinel://login@first/master?addr=...&sentinel_...`.
+fn sentinel_url(
+    lf: &LangfuseEnv,
+    login: &str,
+    s: &str,
+    nodes: &str,
+    master: &str,
+) -> Result<String, String> {
+    let nodes = node_list("REDIS_SENTINEL_NODES", nodes)?;
+    let mut query: Vec<String> = nodes[1..]
+        .iter()
+        .map(|n| format!("addr={}", encode(n)))
+        .collect();
+    if let Some(user) = &lf.redis_sentinel_username {
+        query.push(format!("sentinel_user={}", encode(user)));
+    }
+    if let Some(password) = &lf.redis_sentinel_password {
+        query.push(format!("sentinel_password={}", encode(password)));
+    }
+    Ok(format!(
+        "redis{s}-sentinel://{login}{}/{}{}",
+        nodes[0],
+        encode(master),
+        query_of(&query)
+    ))
+}
+
+fn query_of(pairs: &[String]) -> String {
+    match pairs.is_empty() {
+        true => String::new(),
+        false => format!("?{}", pairs.join("&")),
+    }
+}
+
+/// `REDIS_CONNECTION_STRING` as ioredis reads it: `redis://` or
+/// `rediss://` in any case; TLS when `REDIS_TLS_ENABLED=true` whatever the
+/// scheme; the query holds ioredis options (`family=6`, ...) the check does
+/// not need, so it is dropped. A password the chart copied in unencoded
+/// with characters that break the URL breaks the worker too (Node's URL
+/// parser): refused, without echoing it.
+fn connection_string(
+    raw: &str,
+    lf: &LangfuseEnv,
+    tls: bool,
+    found: &mut Found,
+) -> Result<String, String> {
+    if raw.contains("$(") {
+        return Err("--preset langfuse-worker: REDIS_CONNECTION_STRING holds an unexpanded $(VARIABLE): Kubernetes expands $(REDIS_PASSWORD) only in a container's env list, from variables listed before it, not through envFrom; give the gate (and the worker) env entries as the chart renders them".into());
+    }
+    for (var, password) in [
+        ("REDIS_PASSWORD", &lf.redis_password),
+        ("REDIS_AUTH", &lf.redis_auth),
+    ] {
+        let Some(password) = password else { continue };
+        found.secrets.push(password.clone());
+        if raw.contains(password.as_str()) && breaks_url(password) {
+            return Err(format!("--preset langfuse-worker: REDIS_CONNECTION_STRING holds {var} unencoded, and it has a character (/ ? # or a % not starting an escape) that breaks the URL: the worker cannot parse it either; URL-encode the password (the chart copies it as is)"));
+        }
+    }
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err("--preset langfuse-worker: REDIS_CONNECTION_STRING is not a URL; Langfuse expects redis://[user:password@]host:port[/db]".into());
+    };
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "redis" if tls => "rediss".to_string(),
+        s @ ("redis" | "rediss") => s.to_string(),
+        other => {
+            return Err(format!(
+                "--preset langfuse-worker: REDIS_CONNECTION_STRING has scheme {:?}; Langfuse expects redis:// or rediss://",
+                crate::text::shorten_to(other, 16)
+            ))
+        }
+    };
+    let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// Whether a password copied unencoded into a URL's userinfo ends the
+/// authority early (`/ ? #`) or makes decoding throw (`%` without two hex
+/// digits after it).
+fn breaks_url(password: &str) -> bool {
+    let bytes = password.as_bytes();
+    password.contains(['/', '?', '#'])
+        || bytes.iter().enumerate().any(|(i, b)| {
+            *b == b'%'
+                && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+        })
 }
 
 /// `user:password@` for a URL; Langfuse passes `REDIS_USERNAME || undefined`.
@@ -152,8 +227,22 @@ fn node_list(name: &str, value: &str) -> Result<Vec<String>, String> {
 }
 
 /// `buildTlsOptions`: only with `REDIS_TLS_ENABLED=true`.
-fn tls_extra(lf: &LangfuseEnv, tls: bool, sentinel_tls: bool) -> Result<Extra, String> {
+fn tls_extra(
+    lf: &LangfuseEnv,
+    tls: bool,
+    sentinel_tls: bool,
+    found: &mut Found,
+) -> Result<Extra, String> {
     if !tls {
+        for (var, value) in [
+            ("REDIS_TLS_CA_PATH", &lf.redis_tls_ca_path),
+            ("REDIS_TLS_CERT_PATH", &lf.redis_tls_cert_path),
+            ("REDIS_TLS_KEY_PATH", &lf.redis_tls_key_path),
+        ] {
+            if value.is_some() {
+                found.warnings.push(format!("{var} is set, but Langfuse applies its TLS settings only with REDIS_TLS_ENABLED=true: it is ignored (a rediss:// URL still uses TLS, with the public CAs)"));
+            }
+        }
         return Ok(Extra {
             sentinel_tls: Some(false),
             ..Extra::default()
@@ -172,6 +261,11 @@ fn tls_extra(lf: &LangfuseEnv, tls: bool, sentinel_tls: bool) -> Result<Extra, S
         &lf.redis_tls_check_server_identity,
     )
     .map(|_| lf.redis_tls_check_server_identity.as_deref() != Some("false"))?;
+    if !reject {
+        found.warnings.push("REDIS_TLS_REJECT_UNAUTHORIZED=false: Redis certificates are NOT verified, by the worker and by the gate".into());
+    } else if !identity {
+        found.warnings.push("REDIS_TLS_CHECK_SERVER_IDENTITY=false: the Redis certificate's name is NOT checked (its CA still is), by the worker and by the gate".into());
+    }
     let verify = match (reject, identity) {
         (false, _) => Some(Verify::Nothing),
         (true, false) => Some(Verify::ChainOnly),

@@ -182,3 +182,25 @@ pub(super) fn prisma_url(raw: &str, var: &str, found: &mut super::Found) -> Stri
         false => format!("{base}?{query}"),
     }
 }
+
+/// The URL without query parameter `name`, and whether it had it set to
+/// `true`.
+pub(super) fn without_param(raw: &str, name: &str) -> (String, bool) {
+    let Some((base, query)) = raw.split_once('?') else {
+        return (raw.to_string(), false);
+    };
+    let mut had = false;
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let matches = k == name;
+            had |= matches && v == "true";
+            !matches
+        })
+        .collect();
+    match kept.is_empty() {
+        true => (base.to_string(), had),
+        false => (format!("{base}?{}", kept.join("&")), had),
+    }
+}

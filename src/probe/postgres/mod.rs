@@ -249,6 +249,9 @@ impl Requirements {
 pub(crate) struct Extra {
     pub(crate) tables: Vec<TableName>,
     pub(crate) prisma: bool,
+    /// The URL leads to PgBouncer (its `pgbouncer=true` taken off): log in
+    /// without named prepared statements, which transaction pooling breaks.
+    pub(crate) pooled: bool,
 }
 
 /// Plans PostgreSQL targets.
@@ -273,12 +276,16 @@ impl Planner {
         extra: Option<&Extra>,
         origin: &str,
     ) -> Result<(PostgresProbe, String), ConfigError> {
-        let options = connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
+        let mut options = connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
         let req = match extra {
             None => self.plain.clone(),
             Some(extra) => Arc::new(self.plain.with(extra)),
         };
-        let description = req.describe();
+        let mut description = req.describe();
+        if extra.is_some_and(|e| e.pooled) {
+            options = options.statement_cache_capacity(0);
+            description.push_str(" (through PgBouncer)");
+        }
         Ok((PostgresProbe::new(options, req), description))
     }
 }

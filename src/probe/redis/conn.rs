@@ -161,13 +161,19 @@ pub(crate) fn shown(value: &Value) -> String {
 
 /// What an error reply means.
 pub(crate) fn server_error(text: &str, what: &str) -> NotReady {
-    let text = one_line(text);
+    let text = crate::text::shorten_to(&one_line(text), 200);
     let code = text.split_whitespace().next().unwrap_or_default();
     let lower = text.to_ascii_lowercase();
     match code {
         "LOADING" => NotReady::new(Class::Starting, "Redis is loading its dataset into memory")
             .hint("not ready: loading; it answers once the dataset is loaded"),
-        "WRONGPASS" | "NOAUTH" | "NOPERM" => login_rejected(&text),
+        "WRONGPASS" | "NOAUTH" => login_rejected(&text),
+        "NOPERM" => NotReady::new(Class::Other, format!("{what} refused a command to this user: {text}"))
+            .hint("the Redis ACL user lacks a command the check needs (PING, SELECT, CLUSTER INFO, ROLE): grant it, e.g. +@connection"),
+        "ERR" if lower.contains("db index is out of range") => {
+            NotReady::new(Class::BadCheck, format!("{what} answered {text}"))
+                .hint("the database number in the URL's path is beyond the server's `databases` setting")
+        }
         "ERR"
             if lower.contains("without any password configured")
                 || lower.contains("invalid password")
@@ -190,6 +196,10 @@ fn login_rejected(text: &str) -> NotReady {
 
 fn tls_failed(e: &std::io::Error, what: &str) -> NotReady {
     let text = one_line(&e.to_string());
+    if text.contains("NotValidForName") || text.contains("not valid for name") {
+        return NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
+            .hint("the server's certificate does not name this host: connect by a name it holds, or set the name to verify (REDIS_TLS_SERVERNAME)");
+    }
     if text.contains("CertificateRequired")
         || text.contains("HandshakeFailure") && text.contains("alert")
     {

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use url::Url;
 
 use self::conn::{Addr, Conn, Login};
-use super::tls::{client_config, read_pem, Identity, Tls, Verify};
+use super::tls::{client_config, read_pem, Identity, Tls, TlsSetupError, Verify};
 use crate::not_ready::NotReady;
 use crate::options::{err, ConfigError};
 use crate::text::shorten;
@@ -122,7 +122,7 @@ fn parse(url: &Url) -> Result<Parsed, String> {
             return Err("has a path; a cluster has only database 0, e.g. redis-cluster://node1:6379?addr=node2:6379".into())
         }
         Shape::Sentinel => {
-            parsed.master = decoded(path).filter(|m| !m.contains('/')).ok_or(
+            parsed.master = decoded(path).ok_or(
                 "needs the master's name as its path, e.g. redis-sentinel://sentinel:26379/mymaster",
             )?;
         }
@@ -221,13 +221,47 @@ impl Planner<'_> {
             true => Some(self.tls_for(&parsed, &extra, origin)?),
             false => None,
         };
-        let description = describe(&parsed);
+        let mut description = describe(&parsed);
+        if tls.is_some() {
+            description.push_str(&self.describe_tls(&parsed, &extra));
+        }
         let probe = RedisProbe {
             servers_tls: tls.clone().filter(|_| parsed.tls),
             sentinels_tls: tls.filter(|_| sentinel_tls),
             parsed,
         };
         Ok((probe, description))
+    }
+
+    fn verify(&self, parsed: &Parsed, extra: &Extra) -> Verify {
+        match (self.tls.insecure || parsed.insecure, extra.verify) {
+            (true, _) => Verify::Nothing,
+            (false, Some(v)) => v,
+            (false, None) => Verify::Full,
+        }
+    }
+
+    /// The TLS settings in words, for `--print-config`.
+    fn describe_tls(&self, parsed: &Parsed, extra: &Extra) -> String {
+        let ca = match (&extra.ca_file, &self.tls.ca_file) {
+            (Some((_, var)), _) => format!("the CA in {var}"),
+            (None, Some(_)) => "the CA in --ca-file".to_string(),
+            (None, None) => "the public CAs".to_string(),
+        };
+        let client = match &extra.client_cert {
+            Some((_, var)) => format!(", presenting the client certificate in {var}"),
+            None => String::new(),
+        };
+        let name = match &extra.server_name {
+            Some(name) => format!(", as {:?}", shorten(name)),
+            None => String::new(),
+        };
+        let verify = match self.verify(parsed, extra) {
+            Verify::Full => "chain and name verified",
+            Verify::ChainOnly => "chain verified, name NOT checked",
+            Verify::Nothing => "certificates NOT verified",
+        };
+        format!("; over TLS trusting {ca}{client}{name}: {verify}")
     }
 
     fn tls_for(
@@ -249,11 +283,7 @@ impl Planner<'_> {
         };
         let own_ca = read(&extra.ca_file)?;
         let ca = own_ca.as_deref().or(self.tls.ca_pem.as_deref());
-        let verify = match (self.tls.insecure || parsed.insecure, extra.verify) {
-            (true, _) => Verify::Nothing,
-            (false, Some(v)) => v,
-            (false, None) => Verify::Full,
-        };
+        let verify = self.verify(parsed, extra);
         let cert = read(&extra.client_cert)?;
         let key = read(&extra.client_key)?;
         let identity = match (&cert, &key, &extra.client_cert, &extra.client_key) {
@@ -266,8 +296,14 @@ impl Planner<'_> {
             }
             _ => None,
         };
-        let blame = extra.ca_file.as_ref().map_or(origin, |(_, var)| *var);
-        let config = client_config(ca, verify, identity).or_else(|e| err(blame, e))?;
+        let config = client_config(ca, verify, identity).or_else(|e| {
+            let var = |file: &Option<(String, &'static str)>| file.as_ref().map(|(_, var)| *var);
+            match e {
+                TlsSetupError::Ca(why) => err(var(&extra.ca_file).unwrap_or("--ca-file"), why),
+                TlsSetupError::Cert(why) => err(var(&extra.client_cert).unwrap_or(origin), why),
+                TlsSetupError::Key(why) => err(var(&extra.client_key).unwrap_or(origin), why),
+            }
+        })?;
         Ok(conn::Tls {
             config: Arc::new(config),
             server_name: extra.server_name.clone(),

@@ -70,6 +70,30 @@ impl Redis {
         Redis::launch_with(free_port(), None, None, &rules)
     }
 
+    /// An ACL user with every command but the `@admin` ones (`ROLE`, ...),
+    /// as a cautious operator writes it; the default user off.
+    pub fn start_acl_without_admin(user: &str, password: &str) -> Redis {
+        let pass = format!(">{password}");
+        let rules = [
+            "--user", user, "on", &pass, "~*", "&*", "+@all", "-@admin", "--user", "default", "off",
+        ];
+        Redis::launch_with(free_port(), None, None, &rules)
+    }
+
+    /// A sentinel watching a master whose ACL user is `user`.
+    pub fn start_sentinel_for_user(
+        master_port: u16,
+        name: &str,
+        user: &str,
+        password: &str,
+    ) -> Redis {
+        Redis::sentinel_with(
+            master_port,
+            name,
+            &format!("sentinel auth-user {name} {user}\nsentinel auth-pass {name} {password}\n"),
+        )
+    }
+
     /// One node of a cluster, not yet joined (see `RedisCluster`).
     fn start_cluster_node(password: &str) -> Redis {
         let extra = [
@@ -91,6 +115,14 @@ impl Redis {
         password: &str,
         own_password: &str,
     ) -> Redis {
+        Redis::sentinel_with(
+            master_port,
+            name,
+            &format!("sentinel auth-pass {name} {password}\nrequirepass {own_password}\n"),
+        )
+    }
+
+    fn sentinel_with(master_port: u16, name: &str, extra_conf: &str) -> Redis {
         let port = free_port();
         let dir = tempfile::Builder::new()
             .prefix("sentinel-")
@@ -100,7 +132,7 @@ impl Redis {
         std::fs::write(
             &conf,
             format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor {name} 127.0.0.1 {master_port} 1\nsentinel auth-pass {name} {password}\nsentinel down-after-milliseconds {name} 5000\nrequirepass {own_password}\n",
+                "port {port}\nbind 127.0.0.1\ndir {dir}\nsentinel monitor {name} 127.0.0.1 {master_port} 1\nsentinel down-after-milliseconds {name} 5000\n{extra_conf}",
                 dir = dir.path().display()
             ),
         )

@@ -130,6 +130,26 @@ impl Certs {
             ]),
             "openssl sign client",
         );
+        // The same key in an X.509 v1 certificate (no extensions), as
+        // `openssl x509 -req` makes by default: servers and Node accept it.
+        check(
+            Command::new("openssl").current_dir(d).args([
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "client-v1.pem",
+                "-days",
+                "2",
+            ]),
+            "openssl sign v1 client",
+        );
         Certs { dir }
     }
 
