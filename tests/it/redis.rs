@@ -302,3 +302,20 @@ fn an_acl_user_without_admin_commands_passes_as_langfuse_would() {
     );
     row.saw("exit 0 via INFO replication; exit 3 \"DB index is out of range\"");
 }
+
+#[test]
+fn a_password_for_a_server_without_one_is_let_through() {
+    let mut row = crate::record::row(
+        "Redis",
+        "a password in the URL for a server that has none (AUTH answers \"called without any password configured\")",
+        "ready, as redis-cli and ioredis carry on",
+    );
+    let open = Redis::start(None);
+    let ran = run(readygate().args([
+        &format!("redis://:spare-Pw-1@127.0.0.1:{}", open.port),
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw("exit 0");
+}

@@ -86,6 +86,7 @@ pub(super) struct LangfuseEnv {
     langfuse_s3_event_upload_force_path_style: Option<String>,
     langfuse_use_azure_blob: Option<String>,
     langfuse_use_google_cloud_storage: Option<String>,
+    langfuse_use_oci_native_object_storage: Option<String>,
 }
 
 /// Langfuse's enums take exactly `true` or `false`; anything else fails
@@ -532,6 +533,23 @@ mod tests {
             "redis://default:p%40ss@r:6379/0".into(),
         );
         assert!(from_env(&e, Some("http://w:3000")).is_ok());
+    }
+
+    #[test]
+    fn host_mode_sends_what_langfuse_sends_and_other_stores_skip_s3() {
+        let mut e = chart();
+        e.remove("REDIS_CONNECTION_STRING");
+        e.insert("REDIS_HOST".into(), "::1".into());
+        e.insert("REDIS_USERNAME".into(), "worker".into());
+        assert_eq!(urls(&e)[1], "redis://worker:undefined@[::1]:6379");
+        let mut e = chart();
+        e.insert(
+            "LANGFUSE_USE_OCI_NATIVE_OBJECT_STORAGE".into(),
+            "true".into(),
+        );
+        let lf = from_env(&e, Some("http://w:3000")).unwrap();
+        assert!(lf.targets.iter().all(|t| t.target.url.scheme() != "s3"));
+        assert!(lf.warnings.iter().any(|w| w.contains("OCI")));
     }
 
     #[test]

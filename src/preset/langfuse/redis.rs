@@ -70,6 +70,11 @@ pub(super) fn redis(lf: &LangfuseEnv, found: &mut Found) -> Result<Option<Redis>
             "REDIS_CONNECTION_STRING",
         )
     } else if let Some(host) = &lf.redis_host {
+        // `password: String(env.REDIS_AUTH)`: unset, it is the word "undefined".
+        let login = match (&lf.redis_username, &lf.redis_auth) {
+            (Some(user), None) => format!("{}:undefined@", encode(user)),
+            _ => login.clone(),
+        };
         let port = lf.redis_port.as_deref().map_or("6379", str::trim);
         if !port.parse::<u16>().is_ok_and(|p| p != 0) {
             return Err(format!(

@@ -4,8 +4,9 @@
 //! ingestion jobs fail for good when the bucket cannot be written. Static
 //! keys apply only when both are set; otherwise the AWS SDK's default chain
 //! (the standard `AWS_*` variables, web identity, instance roles) does.
-//! With `LANGFUSE_USE_AZURE_BLOB` or `LANGFUSE_USE_GOOGLE_CLOUD_STORAGE`
-//! true, S3 is not used and not checked.
+//! With `LANGFUSE_USE_AZURE_BLOB`, `LANGFUSE_USE_GOOGLE_CLOUD_STORAGE` or
+//! `LANGFUSE_USE_OCI_NATIVE_OBJECT_STORAGE` true
+//! (`packages/shared/src/env.ts`), S3 is not used and not checked.
 
 use super::urls::encode;
 use super::{flag, Found, LangfuseEnv};
@@ -21,6 +22,10 @@ pub(super) fn event_bucket(
         "LANGFUSE_USE_GOOGLE_CLOUD_STORAGE",
         &lf.langfuse_use_google_cloud_storage,
     )?;
+    let oci = flag(
+        "LANGFUSE_USE_OCI_NATIVE_OBJECT_STORAGE",
+        &lf.langfuse_use_oci_native_object_storage,
+    )?;
     let path_style = flag(
         "LANGFUSE_S3_EVENT_UPLOAD_FORCE_PATH_STYLE",
         &lf.langfuse_s3_event_upload_force_path_style,
@@ -29,11 +34,11 @@ pub(super) fn event_bucket(
         found.missing.push("LANGFUSE_S3_EVENT_UPLOAD_BUCKET");
         return Ok(None);
     };
-    if azure || gcs {
-        let store = if azure {
-            "LANGFUSE_USE_AZURE_BLOB"
-        } else {
-            "LANGFUSE_USE_GOOGLE_CLOUD_STORAGE"
+    if azure || gcs || oci {
+        let store = match (azure, gcs) {
+            (true, _) => "LANGFUSE_USE_AZURE_BLOB",
+            (_, true) => "LANGFUSE_USE_GOOGLE_CLOUD_STORAGE",
+            _ => "LANGFUSE_USE_OCI_NATIVE_OBJECT_STORAGE",
         };
         found.warnings.push(format!(
             "{store}=true: the event store is not S3, and the gate does not check it"

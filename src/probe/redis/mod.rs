@@ -315,11 +315,11 @@ fn describe(parsed: &Parsed) -> String {
     match parsed.shape {
         Shape::Single => "AUTH and PING succeed, dataset loaded".into(),
         Shape::Cluster => format!(
-            "each of {} listed nodes answers AUTH and PING and reports cluster_state:ok",
+            "each of {} listed nodes answers PING (after AUTH when given) and reports cluster_state:ok",
             parsed.nodes.len()
         ),
         Shape::Sentinel => format!(
-            "a sentinel ({} listed) names master {:?}; it answers AUTH and PING with role master",
+            "a sentinel ({} listed) names master {:?}; it answers PING (after AUTH when given) with role master",
             parsed.nodes.len(),
             parsed.master
         ),
