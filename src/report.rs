@@ -85,7 +85,8 @@ pub(crate) fn summary(outcome: &Outcome, total: usize) -> Vec<String> {
         Outcome::Ready { elapsed } => {
             tracing::info!(
                 elapsed_ms = elapsed.as_millis() as u64,
-                "all {total} targets ready after {}",
+                "{} ready after {}",
+                crate::text::all_targets(total),
                 show(*elapsed)
             );
             return Vec::new();

@@ -256,7 +256,8 @@ fn finish_wait(outcome: Outcome, wait: Wait, total: usize, redactor: &Redactor) 
         Outcome::Ready { elapsed } if !wait.command.is_empty() => {
             tracing::info!(
                 elapsed_ms = elapsed.as_millis() as u64,
-                "all {total} targets ready after {}; running {}",
+                "{} ready after {}; running {}",
+                crate::text::all_targets(total),
                 crate::duration::show(elapsed),
                 wait.command[0].to_string_lossy()
             );

@@ -68,3 +68,11 @@ mod tests {
         assert_eq!(noun_verb(2, "table"), ("tables".to_string(), "do"));
     }
 }
+
+/// "all 3 targets" or, for one, "the target": the subject of "ready".
+pub(crate) fn all_targets(total: usize) -> String {
+    match total {
+        1 => "the target".to_string(),
+        n => format!("all {n} targets"),
+    }
+}

@@ -319,3 +319,42 @@ fn a_password_for_a_server_without_one_is_let_through() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     row.saw("exit 0");
 }
+
+#[test]
+fn a_plain_url_at_a_sentinel_or_a_replica_is_not_ready() {
+    let mut row = crate::record::row(
+        "Redis",
+        "redis:// pointed at a sentinel's port (it answers PING too), and at a read-only replica",
+        "not ready, saying which and what to write instead; the sentinel is permanent (exit 3 with --fail-fast)",
+    );
+    let master = Redis::start(None);
+    let sentinel = Redis::start_sentinel(master.port, "lf", "unused", "s-Pw-1");
+    let ran = run(readygate().args([
+        &format!("redis://:s-Pw-1@127.0.0.1:{}", sentinel.port),
+        "--fail-fast",
+        "--timeout",
+        "5s",
+    ]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is a Redis sentinel, not a server"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("redis-sentinel://"), "{}", ran.stderr);
+    let replica = Redis::start_replica_of(master.port);
+    let ran = run(readygate().args([
+        &format!("redis://127.0.0.1:{}", replica.port),
+        "--timeout",
+        "1s",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is a read-only replica"),
+        "{}",
+        ran.stderr
+    );
+    row.saw(
+        "sentinel: exit 3 naming redis-sentinel://; replica: exit 1 \"is a read-only replica\"",
+    );
+}

@@ -152,6 +152,24 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// A plain `redis://` URL must lead to a server that takes writes: not
+    /// a sentinel (which answers PING too) and not a read-only replica.
+    /// A user who may not run `ROLE` (`-@admin`) is taken at its word.
+    pub(crate) async fn not_a_sentinel_or_replica(&mut self) -> Result<(), NotReady> {
+        let Value::Array(items) = self.call(&[b"ROLE"]).await? else {
+            return Ok(());
+        };
+        match items.first().and_then(Value::text).as_deref() {
+            Some("sentinel") => Err(NotReady::new(Class::BadCheck, format!("{} is a Redis sentinel, not a server", self.addr))
+                .hint("name the master through its sentinels: redis-sentinel://sentinel:26379/master-name (REDIS_SENTINEL_ENABLED=true with the preset)")),
+            Some("slave" | "replica") => Err(NotReady::new(Class::Other, format!("{} is a read-only replica, not the master", self.addr))
+                .hint("point the URL at the master (or use its sentinels); the app writes to Redis")),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A reply in a few words, for messages.
 pub(crate) fn shown(value: &Value) -> String {
     match value {

@@ -343,7 +343,8 @@ impl RedisProbe {
                 if let Some(db) = p.db {
                     conn.ok(&[b"SELECT", db.to_string().as_bytes()]).await?;
                 }
-                conn.ping().await
+                conn.ping().await?;
+                conn.not_a_sentinel_or_replica().await
             }
             Shape::Cluster => topology::cluster(&p.nodes, tls, &p.login).await,
             Shape::Sentinel => {

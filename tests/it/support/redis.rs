@@ -94,6 +94,17 @@ impl Redis {
         )
     }
 
+    /// A replica of the server at `master_port`.
+    pub fn start_replica_of(master_port: u16) -> Redis {
+        let master = format!("{master_port}");
+        Redis::launch_with(
+            free_port(),
+            None,
+            None,
+            &["--replicaof", "127.0.0.1", &master],
+        )
+    }
+
     /// One node of a cluster, not yet joined (see `RedisCluster`).
     fn start_cluster_node(password: &str) -> Redis {
         let extra = [
