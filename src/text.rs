@@ -55,6 +55,14 @@ pub(crate) fn excerpt(text: &str) -> String {
     format!("{head}...")
 }
 
+/// "all 3 targets" or, for one, "the target": the subject of "ready".
+pub(crate) fn all_targets(total: usize) -> String {
+    match total {
+        1 => "the target".to_string(),
+        n => format!("all {n} targets"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,13 +74,5 @@ mod tests {
         assert_eq!(one_line("a\n  b\tc"), "a b c");
         assert_eq!(noun_verb(1, "table"), ("table".to_string(), "does"));
         assert_eq!(noun_verb(2, "table"), ("tables".to_string(), "do"));
-    }
-}
-
-/// "all 3 targets" or, for one, "the target": the subject of "ready".
-pub(crate) fn all_targets(total: usize) -> String {
-    match total {
-        1 => "the target".to_string(),
-        n => format!("all {n} targets"),
     }
 }
