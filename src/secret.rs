@@ -138,6 +138,53 @@ pub(crate) fn url_secrets(url: &Url) -> Vec<String> {
     found
 }
 
+/// The ways a server may echo a secret back: JSON-escaped (as serde writes
+/// it, with every non-ASCII character as `\uXXXX`, and with `/` as `\/`),
+/// percent-encoded (every reserved character, or only the ones a URL
+/// component must escape) and form-encoded (`+` for a space).
+fn spellings(secret: &str) -> Vec<String> {
+    let json = serde_json::to_string(secret).unwrap_or_default();
+    let json = json.trim_matches('"').to_string();
+    let (mut ascii, mut ascii_upper) = (String::new(), String::new());
+    for c in json.chars() {
+        if c.is_ascii() {
+            ascii.push(c);
+            ascii_upper.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{unit:04x}"));
+                ascii_upper.push_str(&format!("\\u{unit:04X}"));
+            }
+        }
+    }
+    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    // Go's encoding/json escapes & < > for HTML.
+    let html_safe = ascii
+        .replace('&', "\\u0026")
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e");
+    let mut found = vec![
+        html_safe,
+        json.replace('/', "\\/"),
+        ascii_upper,
+        ascii.replace('/', "\\/"),
+        ascii,
+        json,
+        percent_encoding::utf8_percent_encode(secret, COMPONENT).to_string(),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        form,
+    ];
+    found.retain(|f| f != secret);
+    found
+}
+
 /// Blanks known secret strings out of free text.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Redactor {
@@ -153,11 +200,7 @@ impl Redactor {
             if s.chars().count() < MIN_LITERAL_LEN {
                 continue;
             }
-            let escaped = serde_json::to_string(&s).unwrap_or_default();
-            let escaped = escaped.trim_matches('"').to_string();
-            if escaped != s {
-                all.push(escaped);
-            }
+            all.extend(spellings(&s));
             all.push(s);
         }
         // Longest first, so a secret containing another is blanked whole.
@@ -264,5 +307,24 @@ mod tests {
         assert_eq!(r.clean("x pa\"ss-word y"), "x *** y");
         assert_eq!(r.clean(r#"{"m":"pa\"ss-word"}"#), r#"{"m":"***"}"#);
         assert_eq!(r.clean("ab stays"), "ab stays");
+    }
+
+    #[test]
+    fn echoed_spellings_of_a_secret_are_blanked_too() {
+        let r = Redactor::new(["sch\u{f6}n/&Pw 1".to_string()]);
+        for echoed in [
+            r#"{"e":"sch\u00f6n\/&Pw 1"}"#,
+            r#"{"e":"sch\u00F6n/&Pw 1"}"#,
+            r#"{"e":"sch\u00f6n/\u0026Pw 1"}"#,
+            r#"{"e":"sch\u00f6n\/&Pw 1"}"#,
+            "?p=sch%C3%B6n%2F%26Pw%201",
+            "p=sch%C3%B6n%2F%26Pw+1",
+        ] {
+            assert!(
+                !r.clean(echoed).contains("Pw"),
+                "{echoed} -> {}",
+                r.clean(echoed)
+            );
+        }
     }
 }

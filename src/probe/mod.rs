@@ -194,6 +194,13 @@ impl Planner {
         let present = |kind: Kind| targets.iter().any(|t| t.kind == kind);
         let postgres = postgres::Requirements::read(m, present(Kind::Postgres))?;
         let http = http::Flags::read(m, present(Kind::Http))?;
+        // Both would go out, and the URL's would silently win.
+        let url_login = |t: &&&Target| {
+            t.kind == Kind::Http && (!t.url.username().is_empty() || t.url.password().is_some())
+        };
+        if http.sets_authorization() && targets.iter().any(|t| url_login(&t)) {
+            return Err(ConfigError("--http-header sets Authorization, and an http(s) target has user:password@ too, which would replace it: keep one".into()));
+        }
         let tls = tls::Tls::read(m, targets.iter().any(|t| t.speaks_tls()))?;
         let http = match present(Kind::Http) {
             true => Some(http::Planner::new(http, &tls, version_reporters)?),

@@ -964,3 +964,24 @@ fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
     assert!(out.contains("over TLS trusting the CA in REDIS_TLS_CA_PATH, presenting the client certificate in REDIS_TLS_CERT_PATH: chain verified, name NOT checked"), "{out}");
     row.saw("warnings, \"(through PgBouncer)\" and the TLS settings printed; an X.509 v1 client certificate accepted");
 }
+
+#[test]
+fn url_credentials_and_an_authorization_header_are_not_both_taken() {
+    let mut row = row(
+        "Hostile input",
+        "an http:// target with user:password@ and --http-header \"Authorization: Bearer ...\"",
+        "exit 2 naming --http-header: the URL's Basic credentials would silently replace the header",
+    );
+    let ran = run(readygate().args([
+        "http://u:url-Pw-1@web:3000/health",
+        "--http-header",
+        "Authorization: Bearer tok-Secret-2",
+    ]));
+    usage_error(&ran, "URL login and Authorization header", "--http-header");
+    assert!(
+        !ran.stderr.contains("url-Pw-1") && !ran.stderr.contains("tok-Secret-2"),
+        "{}",
+        ran.stderr
+    );
+    row.saw("exit 2 naming --http-header, neither secret shown");
+}

@@ -121,6 +121,11 @@ pub(crate) struct Flags {
 }
 
 impl Flags {
+    /// Whether `--http-header` sets `Authorization`.
+    pub(crate) fn sets_authorization(&self) -> bool {
+        self.headers.contains_key(reqwest::header::AUTHORIZATION)
+    }
+
     /// Reads the flags; `present` says whether there is an HTTP target.
     pub(crate) fn read(m: &Merge, present: bool) -> Result<Flags, ConfigError> {
         let mut status = None;

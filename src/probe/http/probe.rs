@@ -217,6 +217,8 @@ pub(crate) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
         || lower.contains("tls") && lower.contains("invalid")
         || lower.contains("unknownissuer")
     {
+        // A certificate for 1,500 names lists them all: keep it one line.
+        let chain = crate::text::shorten_to(&chain, 400);
         return NotReady::new(Class::Tls, format!("TLS verification failed: {chain}"))
             .hint("the server's certificate is not trusted: pass its CA with --ca-file (or fix the host name)");
     }

@@ -219,7 +219,8 @@ fn login_rejected(text: &str) -> NotReady {
 }
 
 fn tls_failed(e: &std::io::Error, what: &str) -> NotReady {
-    let text = one_line(&e.to_string());
+    // A certificate for 1,500 names lists them all: keep it one line.
+    let text = crate::text::shorten_to(&one_line(&e.to_string()), 400);
     if text.contains("NotValidForName") || text.contains("not valid for name") {
         return NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
             .hint("the server's certificate does not name this host: connect by a name it holds, or set the name to verify (REDIS_TLS_SERVERNAME)");

@@ -107,7 +107,12 @@ impl Redis {
 
     /// One node of a cluster, not yet joined (see `RedisCluster`).
     fn start_cluster_node(password: &str) -> Redis {
+        // The bus port would otherwise be port + 10000, which nobody checked
+        // is free (and may fall in the ephemeral range).
+        let bus = free_port().to_string();
         let extra = [
+            "--cluster-port",
+            &bus,
             "--cluster-enabled",
             "yes",
             "--cluster-node-timeout",
