@@ -271,6 +271,42 @@ fn redis_mutual_tls_through_the_connection_string() {
 }
 
 #[test]
+fn clickhouse_login_comes_from_the_url_and_the_schema_from_clickhouse_db() {
+    let mut row = crate::record::row(
+        "Langfuse",
+        "CLICKHOUSE_URL with user, password and a database in its path (which Langfuse's client lets win), CLICKHOUSE_USER/_PASSWORD wrong, CLICKHOUSE_DB the migrations' database",
+        "logs in with the URL's credentials, checks schema_migrations in CLICKHOUSE_DB, warns that the worker reads the URL's database",
+    );
+    let stack = Stack::start();
+    stack.migrate();
+    let url = format!(
+        "http://default:{CLICKHOUSE_PASSWORD}@127.0.0.1:{}/other_db",
+        stack.ch.port
+    );
+    let ran = run(&mut stack.gate(
+        &["--timeout", "10s"],
+        &[
+            ("CLICKHOUSE_URL", &url),
+            ("CLICKHOUSE_USER", "nobody"),
+            ("CLICKHOUSE_PASSWORD", "not-the-Pw-3"),
+        ],
+    ));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(r#"CLICKHOUSE_URL names database "other_db""#),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.all_output().contains(CLICKHOUSE_PASSWORD),
+        "{}",
+        ran.all_output()
+    );
+    row.saw("exit 0 through the URL's login; the database mismatch warned about");
+}
+
+#[test]
 fn clickhouse_cluster_mode_on_a_server_without_the_cluster_is_explained() {
     let mut row = crate::record::row(
         "Langfuse",

@@ -376,7 +376,7 @@ mod tests {
         e.insert("REDIS_AUTH".into(), "cl@ster".into());
         assert_eq!(
             urls(&e)[1],
-            "redis-cluster://:cl%40ster@redis-1:6379?addr=redis-2%3A6379&addr=redis-3%3A6379"
+            "redis-cluster://:cl%40ster@redis-1:6379?addr=redis-2:6379&addr=redis-3:6379"
         );
         e.insert("REDIS_TLS_ENABLED".into(), "true".into());
         assert!(urls(&e)[1].starts_with("rediss-cluster://"));
@@ -389,7 +389,7 @@ mod tests {
         e.insert("REDIS_SENTINEL_PASSWORD".into(), "sent".into());
         assert_eq!(
             urls(&e)[1],
-            "redis-sentinel://s1:26379/mymaster?addr=s2%3A26379&sentinel_password=sent"
+            "redis-sentinel://s1:26379/mymaster?addr=s2:26379&sentinel_password=sent"
         );
         e.insert("REDIS_CLUSTER_ENABLED".into(), "true".into());
         let err = from_env(&e, Some("http://w:3000")).err().unwrap();

@@ -104,10 +104,7 @@ pub(super) fn redis(lf: &LangfuseEnv, found: &mut Found) -> Result<Option<Redis>
 /// `redis(s)-cluster://login@first?addr=...` from `REDIS_CLUSTER_NODES`.
 fn cluster_url(login: &str, s: &str, nodes: &str) -> Result<String, String> {
     let nodes = node_list("REDIS_CLUSTER_NODES", nodes)?;
-    let query: Vec<String> = nodes[1..]
-        .iter()
-        .map(|n| format!("addr={}", encode(n)))
-        .collect();
+    let query: Vec<String> = nodes[1..].iter().map(|n| format!("addr={n}")).collect();
     Ok(format!(
         "redis{s}-cluster://{login}{}{}",
         nodes[0],
@@ -124,10 +121,7 @@ fn sentinel_url(
     master: &str,
 ) -> Result<String, String> {
     let nodes = node_list("REDIS_SENTINEL_NODES", nodes)?;
-    let mut query: Vec<String> = nodes[1..]
-        .iter()
-        .map(|n| format!("addr={}", encode(n)))
-        .collect();
+    let mut query: Vec<String> = nodes[1..].iter().map(|n| format!("addr={n}")).collect();
     if let Some(user) = &lf.redis_sentinel_username {
         query.push(format!("sentinel_user={}", encode(user)));
     }

@@ -313,7 +313,7 @@ impl Planner<'_> {
 
 fn describe(parsed: &Parsed) -> String {
     match parsed.shape {
-        Shape::Single => "AUTH and PING succeed, dataset loaded".into(),
+        Shape::Single => "AUTH and PING succeed, dataset loaded, a master (not a sentinel or replica)".into(),
         Shape::Cluster => format!(
             "each of {} listed nodes answers PING (after AUTH when given) and reports cluster_state:ok",
             parsed.nodes.len()
