@@ -101,6 +101,7 @@ impl Target {
             url::ParseError::RelativeUrlWithoutBase => {
                 "is not a URL; write it as scheme://host:port, e.g. tcp://db:5432".to_string()
             }
+            url::ParseError::InvalidPort if raw.contains('@') => "is not a valid URL (invalid port number); a user or password holding / ? # or @ must be percent-encoded (/ as %2F, @ as %40)".to_string(),
             other => format!("is not a valid URL ({other})"),
         })?;
         if url.cannot_be_a_base() {

@@ -36,6 +36,11 @@ const MAX_CONNECTIONS: usize = 128;
 /// A request head larger than this is refused (hyper answers 431).
 const MAX_HEAD: usize = 16 * 1024;
 
+/// A connection lives at most this long, idle keep-alive included: probes
+/// and scrapes take milliseconds, and a client that stops reading (or
+/// keeps a connection open for ever) cannot hold a slot.
+const MAX_LIFETIME: Duration = Duration::from_secs(10);
+
 /// Serves until `stop` resolves, then stops accepting and gives in-flight
 /// responses up to `grace` to finish.
 pub(crate) async fn serve(
@@ -73,6 +78,7 @@ pub(crate) async fn serve(
                     .max_buf_size(MAX_HEAD)
                     .serve_connection(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn);
+                let conn = tokio::time::timeout(MAX_LIFETIME, conn);
                 live.push_back(tokio::spawn(conn).abort_handle());
             }
             _ = &mut stop => break,

@@ -860,7 +860,7 @@ fn a_redis_that_declares_a_huge_reply_is_cut_off() {
 fn langfuse_redis_settings_that_break_the_worker_are_refused_without_echoing_them() {
     let mut row = row(
         "Hostile input",
-        "--preset langfuse-worker: REDIS_CONNECTION_STRING with the chart's unencoded password holding ? or a stray %, with scheme http://, or REDIS_PORT not a number",
+        "--preset langfuse-worker: REDIS_CONNECTION_STRING with the chart's unencoded password holding ? or a stray %, with scheme http://, REDIS_PORT not a number, or LANGFUSE_S3_EVENT_UPLOAD_BUCKET holding / @ : or capitals",
         "exit 2, one line naming the variable, no part of the password shown",
     );
     for (var, value, password, culprit) in [
@@ -915,7 +915,23 @@ fn langfuse_redis_settings_that_break_the_worker_are_refused_without_echoing_the
         .env("CLICKHOUSE_PASSWORD", "x")
         .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
     usage_error(&ran, "REDIS_PORT=63 79", "REDIS_PORT");
-    row.saw("exit 2 naming REDIS_PASSWORD / REDIS_CONNECTION_STRING / REDIS_PORT; the password never shown");
+    for bucket in ["langfuse/sub", "ak:pw@langfuse", "Langfuse"] {
+        let ran = run(readygate()
+            .args([
+                "--preset",
+                "langfuse-worker",
+                "--langfuse-web",
+                "http://web:3000",
+            ])
+            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+            .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
+            .env("CLICKHOUSE_URL", "http://ch:8123")
+            .env("CLICKHOUSE_USER", "default")
+            .env("CLICKHOUSE_PASSWORD", "x")
+            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", bucket));
+        usage_error(&ran, bucket, "LANGFUSE_S3_EVENT_UPLOAD_BUCKET");
+    }
+    row.saw("exit 2 naming REDIS_PASSWORD / REDIS_CONNECTION_STRING / REDIS_PORT / LANGFUSE_S3_EVENT_UPLOAD_BUCKET; the password never shown");
 }
 
 #[test]
@@ -962,6 +978,43 @@ fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
     );
     assert!(out.contains("postgresql://u:***@pooler:6432/lf [preset langfuse-worker]\n    ready when: login works, not in recovery (through PgBouncer)"), "{out}");
     assert!(out.contains("over TLS trusting the CA in REDIS_TLS_CA_PATH, presenting the client certificate in REDIS_TLS_CERT_PATH: chain verified, name NOT checked"), "{out}");
+    let ran = run(readygate()
+        .args([
+            "--preset",
+            "langfuse-worker",
+            "--langfuse-web",
+            "http://web:3000",
+            "--print-config",
+        ])
+        .env(
+            "DATABASE_URL",
+            "postgresql://u:p@pooler:6432/lf?pgbouncer=true",
+        )
+        .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
+        .env("CLICKHOUSE_URL", "http://ch:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "x")
+        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse")
+        .env(
+            "LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT",
+            "https://x.supabase.co/storage/v1/s3",
+        ));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stdout
+            .contains("Prisma migrations complete (through PgBouncer)"),
+        "{}",
+        ran.stdout
+    );
+    // Without FORCE_PATH_STYLE the SDK puts the bucket in the host name,
+    // and keeps the endpoint's path.
+    assert!(
+        ran.stdout
+            .contains("at https://langfuse.x.supabase.co/storage/v1/s3 (virtual-hosted style)"),
+        "{}",
+        ran.stdout
+    );
+    assert!(ran.stdout.contains("Region is missing"), "{}", ran.stdout);
     row.saw("warnings, \"(through PgBouncer)\" and the TLS settings printed; an X.509 v1 client certificate accepted");
 }
 
@@ -984,4 +1037,43 @@ fn url_credentials_and_an_authorization_header_are_not_both_taken() {
         ran.stderr
     );
     row.saw("exit 2 naming --http-header, neither secret shown");
+}
+
+#[test]
+fn a_sidecar_connection_cannot_be_held_for_ever() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    use crate::support::Sidecar;
+    let mut row = row(
+        "Sidecar",
+        "a client that sends one request, then keeps the connection open and idle",
+        "the sidecar closes it after at most 10 s (probes and scrapes take milliseconds)",
+    );
+    let web = HttpStub::start(200, "{}");
+    let sidecar = Sidecar::start(readygate().arg(web.url("/health")));
+    let mut conn = TcpStream::connect(("127.0.0.1", sidecar.port)).unwrap();
+    conn.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let held = started.elapsed();
+    assert!(
+        String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"),
+        "{seen:?}"
+    );
+    assert!(held < Duration::from_secs(12), "held {held:?}");
+    row.saw(format!(
+        "answered, then closed after {:.1} s",
+        held.as_secs_f64()
+    ));
 }

@@ -54,8 +54,9 @@ fn a_signed_head_shows_the_bucket_and_the_credentials() {
         ran.all_output()
     );
 
+    // An IP-address endpoint takes path style by itself, as the AWS SDK does.
     let ran = run(readygate()
-        .arg("s3://langfuse?path_style=true")
+        .arg("s3://langfuse")
         .args(["--timeout", "10s"])
         .env("AWS_ACCESS_KEY_ID", &s3.access_key)
         .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
@@ -88,4 +89,23 @@ fn bad_s3_targets_are_named() {
         let ran = run(readygate().arg(target));
         usage_error(&ran, target, culprit);
     }
+}
+
+#[test]
+fn without_credentials_a_failing_endpoint_is_not_ready() {
+    use crate::support::HttpStub;
+    let mut row = crate::record::row(
+        "S3",
+        "s3:// without static credentials against an endpoint answering 503",
+        "not ready: only the endpoint can be checked, and it is failing",
+    );
+    let stub = HttpStub::start(503, "busy");
+    let ran = run(readygate().args([
+        &format!("s3://langfuse?endpoint={}", stub.url("")),
+        "--timeout",
+        "1s",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("HTTP 503"), "{}", ran.stderr);
+    row.saw("exit 1, \"answered HTTP 503\"");
 }

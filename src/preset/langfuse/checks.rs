@@ -69,7 +69,7 @@ pub(super) fn login_extra(pooled: bool) -> Extra {
 
 /// The worker reads these tables at start-up and needs every Prisma
 /// migration finished.
-pub(super) fn database_extra() -> Extra {
+pub(super) fn database_extra(pooled: bool) -> Extra {
     let tables = WORKER_TABLES
         .iter()
         .map(|t| TableName::parse(t).expect("the preset's table names are valid"))
@@ -77,7 +77,7 @@ pub(super) fn database_extra() -> Extra {
     Extra::Postgres(postgres::Extra {
         tables,
         prisma: true,
-        pooled: false,
+        pooled,
     })
 }
 

@@ -87,6 +87,7 @@ pub(super) struct LangfuseEnv {
     langfuse_use_azure_blob: Option<String>,
     langfuse_use_google_cloud_storage: Option<String>,
     langfuse_use_oci_native_object_storage: Option<String>,
+    aws_region: Option<String>,
 }
 
 /// Langfuse's enums take exactly `true` or `false`; anything else fails
@@ -282,12 +283,16 @@ fn database(lf: &LangfuseEnv, found: &mut Found) -> Option<Vec<(String, &'static
         .as_deref()
         .map(|d| prisma_url(d, "DIRECT_URL", found));
     Some(match direct {
-        Some(direct) if direct != url => vec![(direct, "DIRECT_URL", database_extra()), {
+        Some(direct) if direct != url => vec![(direct, "DIRECT_URL", database_extra(false)), {
             // Prisma's PgBouncer flag: the worker's login goes through the pooler.
             let (url, pooled) = urls::without_param(&url, "pgbouncer");
             (url, origin, login_extra(pooled))
         }],
-        _ => vec![(url, origin, database_extra())],
+        // No DIRECT_URL: the web migrates through DATABASE_URL, pooler or not.
+        _ => {
+            let (url, pooled) = urls::without_param(&url, "pgbouncer");
+            vec![(url, origin, database_extra(pooled))]
+        }
     })
 }
 
@@ -607,7 +612,7 @@ mod tests {
     #[test]
     fn the_worker_tables_are_valid_names() {
         use crate::probe::Extra;
-        let Extra::Postgres(extra) = database_extra() else {
+        let Extra::Postgres(extra) = database_extra(false) else {
             panic!("the database gets PostgreSQL requirements")
         };
         assert_eq!(extra.tables.len(), checks::WORKER_TABLES.len());

@@ -52,13 +52,30 @@ pub(super) fn event_bucket(
         &lf.langfuse_s3_event_upload_access_key_id,
         &lf.langfuse_s3_event_upload_secret_access_key,
     ) {
-        (Some(access_key), Some(secret_key)) => Some(Credentials {
-            access_key: access_key.clone(),
-            secret_key: secret_key.clone(),
-            session_token: None,
-        }),
+        (Some(access_key), Some(secret_key)) => Some((
+            Credentials {
+                access_key: access_key.clone(),
+                secret_key: secret_key.clone(),
+                session_token: None,
+            },
+            "LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID",
+        )),
         _ => None,
     };
+    // Pasted into a URL: anything but a bucket name would change its meaning.
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !valid {
+        return Err(format!(
+            "--preset langfuse-worker: LANGFUSE_S3_EVENT_UPLOAD_BUCKET is {:?}; a bucket name is 3 to 63 lower-case letters, digits, dots and hyphens (a prefix goes in LANGFUSE_S3_EVENT_UPLOAD_PREFIX)",
+            crate::text::shorten(bucket)
+        ));
+    }
+    if lf.langfuse_s3_event_upload_region.is_none() && lf.aws_region.is_none() {
+        found.warnings.push("neither LANGFUSE_S3_EVENT_UPLOAD_REGION nor AWS_REGION is set: the AWS SDK in the worker then stops every upload with \"Region is missing\" (the gate signs for us-east-1); set one, e.g. auto for MinIO or SeaweedFS".into());
+    }
     let prefix = lf
         .langfuse_s3_event_upload_prefix
         .as_deref()
@@ -72,7 +89,10 @@ pub(super) fn event_bucket(
                 .langfuse_s3_event_upload_endpoint
                 .clone()
                 .map(|e| (e, "LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT")),
-            region: lf.langfuse_s3_event_upload_region.clone(),
+            region: lf
+                .langfuse_s3_event_upload_region
+                .clone()
+                .map(|r| (r, "LANGFUSE_S3_EVENT_UPLOAD_REGION")),
             path_style: Some(path_style),
             credentials,
             standard_credentials: true,

@@ -161,11 +161,16 @@ pub(super) fn prisma_url(raw: &str, var: &str, found: &mut super::Found) -> Stri
             out.append_pair(k, v);
         }
     }
+    if strict && mode != Some("require") && mode != Some("disable") {
+        found.warnings.push(format!(
+            "{var} has sslaccept=strict without sslmode=require: Prisma verifies the certificate when the server offers TLS and connects in plain text otherwise; the gate requires verified TLS"
+        ));
+    }
     match (mode, strict) {
         (Some("disable"), _) => {
             out.append_pair("sslmode", "disable");
         }
-        (Some(_), true) => {
+        (_, true) => {
             out.append_pair("sslmode", "verify-full");
             if let Some(ca) = ca {
                 out.append_pair("sslrootcert", ca);

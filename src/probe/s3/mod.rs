@@ -21,7 +21,7 @@ use super::http::build_client;
 use super::tls::Tls;
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::options::{err, ConfigError, Env};
-use crate::text::{one_line, shorten, shorten_to};
+use crate::text::{one_line, shorten};
 
 /// What a target URL must hold; the error is a sentence without the URL.
 pub(crate) fn check_url(url: &Url, has_host: bool) -> Result<(), String> {
@@ -75,7 +75,7 @@ fn parse(url: &Url) -> Result<Parsed, String> {
                 }
                 parsed.endpoint = Some(endpoint);
             }
-            "region" if !value.is_empty() => parsed.region = Some(value.into_owned()),
+            "region" => parsed.region = Some(value.into_owned()),
             "path_style" => {
                 parsed.path_style = Some(match &*value {
                     "true" => true,
@@ -109,9 +109,9 @@ fn parse(url: &Url) -> Result<Parsed, String> {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Extra {
     pub(crate) endpoint: Option<(String, &'static str)>,
-    pub(crate) region: Option<String>,
+    pub(crate) region: Option<(String, &'static str)>,
     pub(crate) path_style: Option<bool>,
-    pub(crate) credentials: Option<Credentials>,
+    pub(crate) credentials: Option<(Credentials, &'static str)>,
     /// Whether the standard `AWS_*` credentials may fill in (the AWS SDK's
     /// default chain does).
     pub(crate) standard_credentials: bool,
@@ -157,7 +157,8 @@ impl Planner {
             client,
             standard: Standard {
                 credentials,
-                region: var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")),
+                // The AWS SDK for JavaScript reads AWS_REGION alone.
+                region: var("AWS_REGION"),
                 endpoint: var("AWS_ENDPOINT_URL_S3").or_else(|| var("AWS_ENDPOINT_URL")),
             },
         })
@@ -186,12 +187,20 @@ impl Planner {
             ..Extra::default()
         };
         let extra = extra.unwrap_or(&generic);
-        let region = parsed
-            .region
-            .clone()
-            .or_else(|| extra.region.clone())
-            .or_else(|| self.standard.region.clone())
-            .unwrap_or_else(|| "us-east-1".into());
+        let (region, region_from) = match (&parsed.region, &extra.region, &self.standard.region) {
+            (Some(r), _, _) => (r.clone(), origin.to_string()),
+            (None, Some((r, var)), _) => (r.clone(), (*var).to_string()),
+            (None, None, Some(r)) => (r.clone(), "AWS_REGION".to_string()),
+            (None, None, None) => ("us-east-1".to_string(), "the default".to_string()),
+        };
+        let valid_region = !region.is_empty()
+            && region.len() <= 32
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !valid_region {
+            return err(&region_from, format_args!("gives region {:?}; a region is lower-case letters, digits and hyphens, e.g. us-east-1 (or auto)", shorten(&region)));
+        }
         let (endpoint, blame) = match (&parsed.endpoint, &extra.endpoint, &self.standard.endpoint) {
             (Some(e), _, _) => (e.to_string(), origin),
             (None, Some((e, var)), _) => (e.clone(), *var),
@@ -200,29 +209,49 @@ impl Planner {
         };
         let endpoint = Url::parse(&endpoint)
             .ok()
-            .filter(|e| matches!(e.scheme(), "http" | "https") && e.host_str().is_some())
+            .filter(|e| {
+                matches!(e.scheme(), "http" | "https")
+                    && e.host_str().is_some()
+                    && e.username().is_empty()
+                    && e.password().is_none()
+                    && e.query().is_none()
+            })
             .map_or_else(
-                || err(blame, "is not an http(s):// URL, e.g. http://minio:9000"),
+                || err(blame, "is not an http(s):// URL without user, query or fragment, e.g. http://minio:9000"),
                 Ok,
             )?;
-        let path_style = parsed.path_style.or(extra.path_style).unwrap_or(false);
-        let credentials = match &parsed.credentials {
-            Some((access_key, secret_key)) => Some(Credentials {
-                access_key: access_key.clone(),
-                secret_key: secret_key.clone(),
-                session_token: None,
-            }),
-            None => extra.credentials.clone().or_else(|| {
-                self.standard
-                    .credentials
-                    .clone()
-                    .filter(|_| extra.standard_credentials)
-            }),
+        let forced = parsed.path_style.or(extra.path_style).unwrap_or(false);
+        let path_style = forced || !virtual_hostable(&endpoint, &parsed.bucket);
+        let (credentials, source) = match &parsed.credentials {
+            Some((access_key, secret_key)) => (
+                Some(Credentials {
+                    access_key: access_key.clone(),
+                    secret_key: secret_key.clone(),
+                    session_token: None,
+                }),
+                "the URL".to_string(),
+            ),
+            None => match (&extra.credentials, &self.standard.credentials) {
+                (Some((c, from)), _) => (Some(c.clone()), (*from).to_string()),
+                (None, Some(c)) if extra.standard_credentials => {
+                    (Some(c.clone()), "AWS_ACCESS_KEY_ID".to_string())
+                }
+                _ => (None, String::new()),
+            },
         };
-        let base = bucket_url(&endpoint, &parsed.bucket, path_style).or_else(|e| err(blame, e))?;
+        let base = bucket_url(&endpoint, &parsed.bucket, path_style);
+        let style = if path_style {
+            "path style"
+        } else {
+            "virtual-hosted style"
+        };
+        let place = format!(
+            "at {} ({style}), region {region} from {region_from}",
+            base.as_str().trim_end_matches('/')
+        );
         let description = match credentials {
-            Some(_) => format!("a signed HEAD of bucket {:?} answers 200 (it exists, the credentials are accepted)", parsed.bucket),
-            None => format!("the endpoint answers; bucket {:?} and credentials NOT checked: no static credentials (web identity and instance roles are not supported)", parsed.bucket),
+            Some(_) => format!("a signed HEAD of bucket {:?} answers 200 (it exists, the credentials are accepted), {place}, credentials from {source}", parsed.bucket),
+            None => format!("the endpoint answers, {place}; bucket {:?} and credentials NOT checked: no static credentials (web identity and instance roles are not supported)", parsed.bucket),
         };
         let probe = S3Probe {
             client: self.client.clone(),
@@ -236,19 +265,35 @@ impl Planner {
     }
 }
 
-/// `https://endpoint/bucket/` (path style) or `https://bucket.endpoint/`.
-fn bucket_url(endpoint: &Url, bucket: &str, path_style: bool) -> Result<Url, String> {
+/// Whether the bucket can go in the host name, as the AWS SDK decides: not
+/// for an IP address or `localhost`, not for a name DNS cannot hold, and not
+/// for a dotted name over https (the certificate's wildcard would not
+/// cover it).
+fn virtual_hostable(endpoint: &Url, bucket: &str) -> bool {
+    let ip_or_local = matches!(
+        endpoint.host(),
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
+    ) || endpoint.host_str() == Some("localhost");
+    let dns_label = bucket.len() <= 63 && !bucket.contains("..") && !bucket.starts_with(['.', '-']);
+    !ip_or_local && dns_label && !(bucket.contains('.') && endpoint.scheme() == "https")
+}
+
+/// The bucket's URL: after the endpoint's path (path style), or in front of
+/// its host name. An endpoint's own path (`/storage/v1/s3`) is kept.
+fn bucket_url(endpoint: &Url, bucket: &str, path_style: bool) -> Url {
     let mut url = endpoint.clone();
+    let base = endpoint.path().trim_end_matches('/');
     if path_style {
-        url.set_path(&format!("/{bucket}"));
-        return Ok(url);
+        url.set_path(&format!("{base}/{bucket}"));
+        return url;
     }
     let host = format!("{bucket}.{}", endpoint.host_str().unwrap_or_default());
-    url.set_host(Some(&host)).map_err(|e| {
-        format!("gives host {host:?}, which is not valid ({e}); use path_style=true")
-    })?;
-    url.set_path("/");
-    Ok(url)
+    if url.set_host(Some(&host)).is_err() {
+        url.set_path(&format!("{base}/{bucket}"));
+        return url;
+    }
+    url.set_path(&format!("{base}/"));
+    url
 }
 
 #[derive(Clone)]
@@ -267,7 +312,7 @@ impl S3Probe {
         let what = self.what();
         let response = self.send(Method::HEAD, "", budget).await?;
         let status = response.status();
-        if self.credentials.is_none() {
+        if self.credentials.is_none() && !status.is_server_error() {
             return Ok(());
         }
         match status {
@@ -289,10 +334,17 @@ impl S3Probe {
             s => {
                 let region = header(&response, "x-amz-bucket-region");
                 // HEAD answers carry no body: ask again for the error's code.
-                let code = match self.send(Method::GET, "location", budget).await {
-                    Ok(r) => error_code(r).await,
-                    Err(_) => None,
+                // Half the budget, so a slow answer still leaves the verdict.
+                let lookup = async {
+                    match self.send(Method::GET, "location", budget / 2).await {
+                        Ok(r) => error_code(r).await,
+                        Err(_) => None,
+                    }
                 };
+                let code = tokio::time::timeout(budget / 2, lookup)
+                    .await
+                    .ok()
+                    .flatten();
                 Err(self.refused(s, code.as_deref(), region.as_deref()))
             }
         }
@@ -394,27 +446,40 @@ impl S3Probe {
             }
             (_, Some(r)) if r != self.region => NotReady::new(
                 Class::Other,
-                format!("bucket {:?} is in region {:?}, not {:?} (HTTP {status})", self.bucket, shorten_to(r, 30), self.region),
+                format!("bucket {:?} is in region {r:?}, not {:?} (HTTP {status})", self.bucket, self.region),
             )
             .hint("set the region (region=, AWS_REGION; LANGFUSE_S3_EVENT_UPLOAD_REGION)"),
-            (Some("AccessDenied") | None, _) if status == 403 => NotReady::new(
+            (Some("AccessDenied"), _) if status == 403 => NotReady::new(
                 Class::Auth,
-                format!("{what} denied a HEAD of bucket {:?} (HTTP 403{})", self.bucket, code.map_or(String::new(), |c| format!(", {c}"))),
+                format!("{what} denied a HEAD of bucket {:?} (HTTP 403, AccessDenied)", self.bucket),
             )
-            .hint("the credentials may lack s3:ListBucket on the bucket, which the gate needs to see that it exists; or the bucket belongs to another account"),
+            .hint("the credentials lack s3:ListBucket on the bucket, which the gate needs to see that it exists; or the bucket belongs to another account"),
+            (None, _) if status == 403 => NotReady::new(
+                Class::Auth,
+                format!("{what} denied a HEAD of bucket {:?} (HTTP 403; its reason could not be read)", self.bucket),
+            )
+            .hint("check the access key and secret, and that they may s3:ListBucket on the bucket"),
             (c, _) => NotReady::new(
                 Class::Other,
-                format!("{what} answered HTTP {status}{} to a HEAD of bucket {:?}", c.map_or(String::new(), |c| format!(" ({})", shorten_to(c, 40))), self.bucket),
+                format!("{what} answered HTTP {status}{} to a HEAD of bucket {:?}", c.map_or(String::new(), |c| format!(" ({c})")), self.bucket),
             ),
         }
     }
 }
 
+/// A header that names a region; anything else a server puts there is
+/// ignored, never printed.
 fn header(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 32
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
         .map(str::to_string)
 }
 
@@ -462,15 +527,22 @@ mod tests {
     }
 
     #[test]
-    fn the_bucket_goes_in_the_path_or_the_host() {
+    fn the_bucket_goes_in_the_path_or_the_host_as_the_sdk_decides() {
         let e = Url::parse("http://minio:9000").unwrap();
+        assert_eq!(bucket_url(&e, "lf", true).as_str(), "http://minio:9000/lf");
         assert_eq!(
-            bucket_url(&e, "lf", true).unwrap().as_str(),
-            "http://minio:9000/lf"
-        );
-        assert_eq!(
-            bucket_url(&e, "lf", false).unwrap().as_str(),
+            bucket_url(&e, "lf", false).as_str(),
             "http://lf.minio:9000/"
         );
+        let supabase = Url::parse("https://x.supabase.co/storage/v1/s3").unwrap();
+        assert_eq!(
+            bucket_url(&supabase, "lf", true).as_str(),
+            "https://x.supabase.co/storage/v1/s3/lf"
+        );
+        let ip = Url::parse("http://10.0.0.5:9000").unwrap();
+        assert!(!virtual_hostable(&ip, "lf"));
+        let aws = Url::parse("https://s3.eu-west-1.amazonaws.com").unwrap();
+        assert!(virtual_hostable(&aws, "langfuse"));
+        assert!(!virtual_hostable(&aws, "lf.events"));
     }
 }
