@@ -84,7 +84,8 @@ def fuzz_section():
     lines += [
         f"Last run of `scripts/fuzz` on {fuzz['date']} ({fuzz['toolchain']}, {fuzz['cargo_fuzz']}); libFuzzer,",
         "after replaying every input in `fuzz/regressions/`. Properties beyond \"does not panic\": a parsed target's",
-        "password never survives redaction; every duration readygate prints parses back.",
+        "password never survives redaction; every duration readygate prints parses back; a Redis reply is taken whole",
+        "within its 1 MiB bound or refused; a secret never survives the redactor in any text.",
         "",
         "| Fuzz target | What it feeds | Seconds | Runs | Coverage (edges) | Corpus | Crashes in this run |",
         "|---|---|---|---|---|---|---|",
@@ -93,6 +94,8 @@ def fuzz_section():
         "target": "`Target::parse`, `redact_url`, PostgreSQL `connect_options`",
         "duration": "`duration::parse`, then `show` and parse again",
         "json_expect": "`JsonExpect::parse`, then `check` against a fuzzed JSON body",
+        "redis_reply": "the Redis probe's RESP reader, on any bytes a server could send",
+        "redact": "`Redactor::clean` with a fuzzed secret and text",
     }
     for run in fuzz["runs"]:
         lines.append(f"| {run['target']} | {feeds.get(run['target'], '')} | {run['seconds']} | {run['runs']:,} |"
@@ -108,6 +111,9 @@ def fuzz_section():
         "- **A harness false positive**: a URL whose query spells the password made the redaction property fire; the",
         "  property now allows text that is genuinely elsewhere in the URL",
         "  (`secret::tests::a_password_also_spelled_in_the_query_is_masked_where_it_is_the_password`).",
+        "- **A panic, fixed** (2026-12-02): a PostgreSQL URL whose host starts with a multi-byte character right after",
+        "  `user:password@` (`postgresql://r:p@[:\u0131...`) was sliced inside that character while looking for a",
+        "  `%2F` socket directory (`probe::tests::bad_targets_are_rejected_without_echoing_them`).",
         "",
     ]
     return lines

@@ -69,4 +69,25 @@ pub mod fuzzing {
         let expect = crate::probe::http::JsonExpect::parse(expect).ok()?;
         Some(expect.check(doc))
     }
+
+    /// Reads one Redis reply from `bytes` as the Redis probe does: `Some`
+    /// with the bytes it took when a whole reply was there, `None` when it
+    /// was refused or cut short.
+    pub fn redis_reply(bytes: &[u8]) -> Option<usize> {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+        runtime.block_on(async {
+            let mut rest = bytes;
+            crate::probe::redis::read_reply(&mut rest).await.ok()?;
+            Some(bytes.len() - rest.len())
+        })
+    }
+
+    /// Blanks `secret` (and the spellings of it a server may echo) out of
+    /// `text`.
+    pub fn redact(secret: &str, text: &str) -> String {
+        crate::secret::Redactor::new([secret.to_string()]).clean(text)
+    }
+
+    /// The largest reply the Redis probe accepts, in bytes.
+    pub const REDIS_REPLY_MAX: usize = crate::probe::redis::REPLY_MAX;
 }

@@ -370,6 +370,8 @@ mod tests {
             "postgres://u:hunter2@/x",
             "tcp://db:99999",
             "http://u:hunter2@[::1",
+            // Found by fuzzing: a multi-byte character where "%2F" would be.
+            "postgresql://r:hunter2@[:\u{131}x]:20",
         ] {
             let err = Target::parse(bad).unwrap_err();
             assert!(!err.contains("hunter2"), "{bad}: {err}");

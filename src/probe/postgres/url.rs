@@ -192,7 +192,8 @@ pub(crate) fn socket_form(raw: &str) -> Option<String> {
         Some((userinfo, host)) => (Some(userinfo), host),
         None => (None, authority),
     };
-    let socket = host.len() > 3 && host[..3].eq_ignore_ascii_case("%2F");
+    // `get`: the host may start with a multi-byte character (found by fuzzing).
+    let socket = host.len() > 3 && host.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("%2F"));
     if !(socket || host.is_empty() && userinfo.is_some()) {
         return None;
     }

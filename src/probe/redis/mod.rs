@@ -18,6 +18,8 @@ mod conn;
 mod resp;
 mod topology;
 
+pub(crate) use resp::{read as read_reply, REPLY_MAX};
+
 use std::sync::Arc;
 
 use url::Url;
