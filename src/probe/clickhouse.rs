@@ -12,7 +12,7 @@ use std::time::Duration;
 use reqwest::Client;
 use url::Url;
 
-use super::http::{build_client, classify as classify_http};
+use super::http::{classify as classify_http, plain_client};
 use super::tls::Tls;
 use super::url_part::decode_part;
 use crate::not_ready::{Class, NotReady};
@@ -102,13 +102,8 @@ pub(crate) struct Planner {
 
 impl Planner {
     pub(crate) fn new(req: Requirements, tls: &Tls) -> Result<Planner, ConfigError> {
-        let client = build_client(
-            tls,
-            reqwest::header::HeaderMap::new(),
-            reqwest::redirect::Policy::none(),
-        )?;
         Ok(Planner {
-            client,
+            client: plain_client(tls)?,
             plain: Arc::new(req),
         })
     }

@@ -63,11 +63,7 @@ pub(super) fn event_bucket(
         _ => None,
     };
     // Pasted into a URL: anything but a bucket name would change its meaning.
-    let valid = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    if !valid {
+    if !crate::probe::s3::is_bucket_name(bucket) {
         return Err(format!(
             "--preset langfuse-worker: LANGFUSE_S3_EVENT_UPLOAD_BUCKET is {:?}; a bucket name is 3 to 63 lower-case letters, digits, dots and hyphens (a prefix goes in LANGFUSE_S3_EVENT_UPLOAD_PREFIX)",
             crate::text::shorten(bucket)

@@ -29,6 +29,12 @@ pub(crate) fn build_client(
         .or_else(|e| err("HTTP client", format_args!("cannot be built ({e})")))
 }
 
+/// A client for the kinds that speak HTTP underneath (ClickHouse, S3): no
+/// custom headers (those are for the HTTP targets) and no redirects.
+pub(crate) fn plain_client(tls: &Tls) -> Result<reqwest::Client, ConfigError> {
+    build_client(tls, HeaderMap::new(), reqwest::redirect::Policy::none())
+}
+
 /// Follows up to 5 redirects; with `--http-header` set, only to the same
 /// host, since reqwest forwards custom headers (API keys) to any host.
 pub(super) fn redirect_policy(same_host_only: bool) -> reqwest::redirect::Policy {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use url::Url;
 
-pub(crate) use client::build_client;
+pub(crate) use client::{build_client, plain_client};
 pub(crate) use expect::{JsonExpect, StatusSet};
 pub(crate) use probe::{classify, HttpProbe};
 

@@ -17,7 +17,7 @@ use url::Url;
 pub(crate) use probe::S3Probe;
 pub(crate) use sigv4::Credentials;
 
-use super::http::build_client;
+use super::http::plain_client;
 use super::tls::Tls;
 use crate::options::{err, ConfigError, Env};
 use crate::text::shorten;
@@ -40,13 +40,17 @@ struct Parsed {
     credentials: Option<(String, String)>,
 }
 
+/// An S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens.
+pub(crate) fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+}
+
 fn parse(url: &Url) -> Result<Parsed, String> {
     let bucket = url.host_str().unwrap_or_default().to_string();
-    let valid = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
-    if !valid {
+    if !is_bucket_name(&bucket) {
         return Err(format!(
             "names bucket {:?}; S3 bucket names are 3 to 63 lower-case letters, digits, dots and hyphens",
             shorten(&bucket)
@@ -147,13 +151,8 @@ impl Planner {
             }),
             _ => None,
         };
-        let client = build_client(
-            tls,
-            reqwest::header::HeaderMap::new(),
-            reqwest::redirect::Policy::none(),
-        )?;
         Ok(Planner {
-            client,
+            client: plain_client(tls)?,
             standard: Standard {
                 credentials,
                 // The AWS SDK for JavaScript reads AWS_REGION alone.
