@@ -26,6 +26,9 @@ pub(crate) struct Logging {
     /// A tracing filter such as `debug` or `readygate=debug`.
     pub(crate) filter: Option<String>,
     pub(crate) quiet: bool,
+    /// `NO_COLOR` (no-color.org) is set to something: no ANSI colours even
+    /// on a terminal.
+    pub(crate) no_color: bool,
 }
 
 /// Writes a line to stderr; a closed stderr is not an error worth dying for
@@ -52,7 +55,7 @@ pub(crate) fn init_logging(logging: &Logging, redactor: Redactor) {
         .with_target(false);
     let _ = match logging.format {
         LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(!logging.no_color && std::io::stderr().is_terminal())
             .fmt_fields(debug_fn(|w, field, value| {
                 if field.name() == "message" {
                     write!(w, "{value:?}")

@@ -94,11 +94,14 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
 }
 
 /// Runs readygate with these arguments and environment.
-pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> Finish {
+pub fn run(args: impl IntoIterator<Item = OsString>, mut env: Env) -> Finish {
     let matches = match parse_args(args.into_iter().collect()) {
         Ok(matches) => matches,
         Err(finish) => return finish,
     };
+    if matches.get_flag(options::NO_ENV) {
+        env.retain(|name, _| !name.starts_with("READYGATE_"));
+    }
     let disabled = match config::disabled(&env) {
         Err(e) => return usage_error(&e.0),
         // A sidecar that exits is restarted: it serves "ready" instead (below).

@@ -251,6 +251,7 @@ fn logging(m: &Merge) -> Result<Logging, ConfigError> {
         format,
         filter,
         quiet,
+        no_color: m.env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
     })
 }
 

@@ -17,6 +17,10 @@ Every option has a READYGATE_* environment twin; the flag wins. Exit codes: 0 re
 /// The id of the command after `--`.
 pub(crate) const COMMAND: &str = "command";
 
+/// The id of `--no-env`, the one flag without a twin: it sets aside every
+/// twin, so a healthcheck can run in a container configured for the sidecar.
+pub(crate) const NO_ENV: &str = "no-env";
+
 /// Builds the command line from `options`, in their order.
 pub(crate) fn command(options: &[&Opt]) -> Command {
     let mut cmd = Command::new("readygate")
@@ -56,6 +60,12 @@ pub(crate) fn command(options: &[&Opt]) -> Command {
         cmd = cmd.arg(arg);
     }
     cmd.arg(
+        Arg::new(NO_ENV)
+            .long(NO_ENV)
+            .action(ArgAction::SetTrue)
+            .help("Ignore every READYGATE_* variable (a healthcheck in a container set up for the sidecar: readygate --no-env --once http://127.0.0.1:9090/readyz)"),
+    )
+    .arg(
         Arg::new(COMMAND)
             .value_name("COMMAND")
             .last(true)

@@ -9,7 +9,7 @@ mod command;
 mod env;
 mod merge;
 
-pub(crate) use command::{command, COMMAND};
+pub(crate) use command::{command, COMMAND, NO_ENV};
 pub(crate) use env::{boolean, check_variable_names};
 pub use env::{process_env, Env};
 pub(crate) use merge::{Given, Merge};

@@ -187,3 +187,37 @@ fn conditions_decide_whether_to_wait_here() {
         ran.stdout
     );
 }
+
+#[test]
+fn no_color_turns_colours_off_on_a_terminal() {
+    use std::process::{Command, Stdio};
+    let mut row = crate::record::row(
+        "Process",
+        "stderr is a terminal (under `script`), with and without NO_COLOR=1",
+        "ANSI colours on a terminal, none with NO_COLOR (no-color.org)",
+    );
+    let gate = env!("CARGO_BIN_EXE_readygate");
+    let on_a_terminal = |no_color: Option<&str>| {
+        let mut cmd = Command::new("script");
+        cmd.args([
+            "-qec",
+            &format!("{gate} tcp://127.0.0.1:9 --timeout 200ms"),
+            "/dev/null",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+        if let Some(v) = no_color {
+            cmd.env("NO_COLOR", v);
+        }
+        let out = cmd.output().expect("run script (util-linux)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal(None);
+    assert!(coloured.contains("\u{1b}["), "{coloured:?}");
+    assert!(coloured.contains("gave up after"), "{coloured:?}");
+    let plain = on_a_terminal(Some("1"));
+    assert!(!plain.contains("\u{1b}["), "{plain:?}");
+    assert!(plain.contains("gave up after"), "{plain:?}");
+    row.saw("escape codes on the terminal; none with NO_COLOR=1");
+}

@@ -247,3 +247,31 @@ fn a_postgres_restart_is_seen_and_recovered_from() {
     assert!(sc.log().contains("is no longer ready"), "{}", sc.log());
     row.saw("503 while down, 200 after, one connection");
 }
+
+#[test]
+fn a_healthcheck_beside_the_sidecar_ignores_its_variables() {
+    let mut row = crate::record::row(
+        "Sidecar",
+        "`readygate --once .../readyz` run as a healthcheck inside the sidecar's container, whose READYGATE_* variables configure the sidecar",
+        "--no-env sets them aside: the healthcheck answers for /readyz alone (without it, exit 2: READYGATE_SERVE cannot be combined with --once)",
+    );
+    let web = HttpStub::start(200, "{}");
+    let sidecar = Sidecar::start(readygate().arg(web.url("/health")));
+    crate::support::eventually(Duration::from_secs(5), "ready", || {
+        sidecar.get("/readyz").0 == 200
+    });
+    let readyz = format!("http://127.0.0.1:{}/readyz", sidecar.port);
+    let in_the_container = |extra: &[&str]| {
+        run(readygate()
+            .env("READYGATE_SERVE", "0.0.0.0:9090")
+            .env("READYGATE_TARGETS", web.url("/health"))
+            .env("READYGATE_INTERVAL", "5s")
+            .args(extra)
+            .args(["--once", &readyz]))
+    };
+    let ran = in_the_container(&[]);
+    crate::support::usage_error(&ran, "--once beside READYGATE_SERVE", "READYGATE_SERVE");
+    let ran = in_the_container(&["--no-env"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw("without --no-env: exit 2 naming READYGATE_SERVE; with it: exit 0");
+}
