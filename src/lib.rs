@@ -28,7 +28,7 @@ mod wait;
 
 pub use exit as code;
 pub use options::{process_env, ConfigError, Env};
-pub use report::stderr_line;
+pub use report::{outside_line, stderr_line};
 pub use run::{run, Finish};
 
 /// Entry points for the fuzz targets in `fuzz/`; not an API.

@@ -3,7 +3,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-use readygate::{code, process_env, run, stderr_line, Finish};
+use readygate::{code, outside_line, process_env, run, stderr_line, Finish};
 
 fn main() -> ExitCode {
     let env = match process_env() {
@@ -31,10 +31,13 @@ fn main() -> ExitCode {
                 std::io::ErrorKind::NotFound => code::NOT_FOUND,
                 _ => code::NOT_EXECUTABLE,
             };
-            stderr_line(&format!(
-                "readygate: error: cannot run {:?}: {err}",
-                command[0].to_string_lossy()
-            ));
+            outside_line(
+                "ERROR",
+                &format!(
+                    "readygate: error: cannot run {:?}: {err}",
+                    command[0].to_string_lossy()
+                ),
+            );
             ExitCode::from(status)
         }
     }

@@ -31,6 +31,33 @@ pub(crate) struct Logging {
     pub(crate) no_color: bool,
 }
 
+/// Whether `--log-format json` was asked: then the lines readygate prints
+/// outside the log (configuration errors, the disabled notice, a command
+/// that cannot run) are JSON log lines too.
+static JSON_LINES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets whether lines outside the log are JSON.
+pub(crate) fn json_lines(on: bool) {
+    JSON_LINES.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A line outside the log: `readygate: ...` as plain text, or a JSON log
+/// line with `level` and the text after `readygate: ` as its message.
+pub fn outside_line(level: &str, text: &str) {
+    if !JSON_LINES.load(std::sync::atomic::Ordering::Relaxed) {
+        return stderr_line(text);
+    }
+    // In the log's own field order.
+    let quoted = |v: &str| serde_json::Value::from(v).to_string();
+    let timestamp = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    stderr_line(&format!(
+        "{{\"timestamp\":{},\"level\":{},\"message\":{}}}",
+        quoted(&timestamp),
+        quoted(level),
+        quoted(text.strip_prefix("readygate: ").unwrap_or(text))
+    ));
+}
+
 /// Writes a line to stderr; a closed stderr is not an error worth dying for
 /// (`eprintln!` would panic).
 pub fn stderr_line(text: &str) {

@@ -25,11 +25,30 @@ pub enum Finish {
 }
 
 fn usage_error(message: &str) -> Finish {
-    report::stderr_line(&format!(
-        "readygate: error: {}",
-        crate::text::one_line(message)
-    ));
+    report::outside_line(
+        "ERROR",
+        &format!("readygate: error: {}", crate::text::one_line(message)),
+    );
     Finish::Exit(exit::USAGE)
+}
+
+/// Whether `--log-format json` (or its twin) is asked for, read before the
+/// arguments are validated, so that even their errors come out as JSON.
+fn wants_json(args: &[OsString], env: &Env) -> bool {
+    let mut words = args.iter().skip(1).map(|a| a.to_str().unwrap_or_default());
+    let mut no_env = false;
+    let mut from_args = None;
+    while let Some(word) = words.next() {
+        match word {
+            "--" => break,
+            "--no-env" => no_env = true,
+            "--log-format" => from_args = words.next().map(|v| v == "json"),
+            w if w.starts_with("--log-format=") => from_args = Some(w == "--log-format=json"),
+            _ => {}
+        }
+    }
+    from_args
+        .unwrap_or_else(|| !no_env && env.get("READYGATE_LOG_FORMAT").is_some_and(|v| v == "json"))
 }
 
 /// Exit 0, or run the command when there is one.
@@ -95,7 +114,9 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
 
 /// Runs readygate with these arguments and environment.
 pub fn run(args: impl IntoIterator<Item = OsString>, mut env: Env) -> Finish {
-    let matches = match parse_args(args.into_iter().collect()) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    report::json_lines(wants_json(&args, &env));
+    let matches = match parse_args(args) {
         Ok(matches) => matches,
         Err(finish) => return finish,
     };
@@ -106,7 +127,10 @@ pub fn run(args: impl IntoIterator<Item = OsString>, mut env: Env) -> Finish {
         Err(e) => return usage_error(&e.0),
         // A sidecar that exits is restarted: it serves "ready" instead (below).
         Ok(true) if !config::serving(&matches, &env) => {
-            report::stderr_line("readygate: READYGATE_DISABLED is true: not waiting for anything");
+            report::outside_line(
+                "INFO",
+                "readygate: READYGATE_DISABLED is true: not waiting for anything",
+            );
             let command = matches
                 .get_many::<OsString>(options::COMMAND)
                 .map(|c| c.cloned().collect())

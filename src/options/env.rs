@@ -12,10 +12,18 @@ use crate::text::shorten;
 pub type Env = HashMap<String, String>;
 
 /// Reads the process environment; a `READYGATE_*` variable that is not UTF-8
-/// is an error rather than silently skipped.
+/// is an error rather than silently skipped, unless `--no-env` (before any
+/// `--`) sets them all aside.
 pub fn process_env() -> Result<Env, ConfigError> {
+    let no_env = std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--no-env");
     let mut env = Env::new();
     for (k, v) in std::env::vars_os() {
+        if no_env && k.as_encoded_bytes().starts_with(b"READYGATE_") {
+            continue;
+        }
         let Some(k) = k.to_str() else {
             if k.as_encoded_bytes().starts_with(b"READYGATE_") {
                 return err(

@@ -221,3 +221,65 @@ fn no_color_turns_colours_off_on_a_terminal() {
     assert!(plain.contains("gave up after"), "{plain:?}");
     row.saw("escape codes on the terminal; none with NO_COLOR=1");
 }
+
+#[test]
+fn with_json_logs_every_stderr_line_is_json() {
+    let mut row = crate::record::row(
+        "Process",
+        "--log-format json (or READYGATE_LOG_FORMAT=json) with a configuration error, an unknown flag, READYGATE_DISABLED, and a command that cannot be run",
+        "each of those lines is a JSON log line too (timestamp, level, message), exit codes unchanged",
+    );
+    let json_line = |ran: &crate::support::Ran, level: &str, says: &str| {
+        let line = ran.stderr.lines().last().unwrap_or_default();
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(v["level"], level, "{line}");
+        assert!(
+            v["message"].as_str().unwrap_or_default().contains(says),
+            "{line}"
+        );
+        assert!(v["timestamp"].is_string(), "{line}");
+    };
+    let ran = run(readygate().args(["tcp://db:1", "--timeout", "soon", "--log-format", "json"]));
+    assert_eq!(ran.code, Some(2));
+    json_line(&ran, "ERROR", "--timeout");
+    let ran = run(readygate()
+        .arg("--bogus")
+        .env("READYGATE_LOG_FORMAT", "json"));
+    assert_eq!(ran.code, Some(2));
+    json_line(&ran, "ERROR", "--bogus");
+    let ran = run(readygate()
+        .args(["--log-format=json", "tcp://db:1", "--", "/nonexistent/cmd"])
+        .env("READYGATE_DISABLED", "true"));
+    assert_eq!(ran.code, Some(127), "{}", ran.stderr);
+    assert_eq!(ran.stderr.lines().count(), 2, "{}", ran.stderr);
+    for line in ran.stderr.lines() {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "{line}"
+        );
+    }
+    json_line(&ran, "ERROR", "cannot run");
+    // Plain text stays plain.
+    let ran = run(readygate().args(["tcp://db:1", "--timeout", "soon"]));
+    assert!(
+        ran.stderr.starts_with("readygate: error: "),
+        "{}",
+        ran.stderr
+    );
+    row.saw("four JSON lines (ERROR, ERROR, INFO + ERROR); exits 2, 2, 127");
+}
+
+#[test]
+fn no_env_sets_aside_even_a_variable_that_is_not_utf8() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let ran = run(readygate()
+        .env("READYGATE_TIMEOUT", OsStr::from_bytes(b"\xff"))
+        .args(["--no-env", "--once", "tcp://127.0.0.1:1"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = run(readygate()
+        .env("READYGATE_TIMEOUT", OsStr::from_bytes(b"\xff"))
+        .args(["--once", "tcp://127.0.0.1:1"]));
+    crate::support::usage_error(&ran, "a READYGATE_ variable not UTF-8", "READYGATE_TIMEOUT");
+}

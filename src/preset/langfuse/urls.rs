@@ -162,8 +162,9 @@ pub(super) fn prisma_url(raw: &str, var: &str, found: &mut super::Found) -> Stri
         }
     }
     if strict && mode != Some("require") && mode != Some("disable") {
+        let given = crate::text::shorten_to(get("sslaccept").unwrap_or_default(), 24);
         found.warnings.push(format!(
-            "{var} has sslaccept=strict without sslmode=require: Prisma verifies the certificate when the server offers TLS and connects in plain text otherwise; the gate requires verified TLS"
+            "{var} has sslaccept={given} (Prisma reads anything but accept_invalid_certs as strict) without sslmode=require: Prisma verifies the certificate when the server offers TLS and connects in plain text otherwise; the gate requires verified TLS"
         ));
     }
     match (mode, strict) {

@@ -40,19 +40,26 @@ struct Parsed {
     credentials: Option<(String, String)>,
 }
 
-/// An S3 bucket name: 3 to 63 lower-case letters, digits, dots and hyphens.
+/// An S3 bucket name: 3 to 63 lower-case letters, digits, dots and
+/// hyphens, beginning and ending with a letter or digit, no `..`, and not
+/// an IP address.
 pub(crate) fn is_bucket_name(name: &str) -> bool {
+    let edge = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     (3..=63).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && edge(name.as_bytes().first())
+        && edge(name.as_bytes().last())
+        && !name.contains("..")
+        && name.parse::<std::net::Ipv4Addr>().is_err()
 }
 
 fn parse(url: &Url) -> Result<Parsed, String> {
     let bucket = url.host_str().unwrap_or_default().to_string();
     if !is_bucket_name(&bucket) {
         return Err(format!(
-            "names bucket {:?}; S3 bucket names are 3 to 63 lower-case letters, digits, dots and hyphens",
+            "names bucket {:?}; S3 bucket names are 3 to 63 lower-case letters, digits, dots and hyphens, begin and end with a letter or digit, and are not IP addresses",
             shorten(&bucket)
         ));
     }
@@ -70,11 +77,12 @@ fn parse(url: &Url) -> Result<Parsed, String> {
                     .ok()
                     .filter(|e| matches!(e.scheme(), "http" | "https") && e.host_str().is_some())
                     .ok_or("has an endpoint= that is not an http(s):// URL, e.g. endpoint=http://minio:9000")?;
-                if !matches!(endpoint.path(), "" | "/") || endpoint.query().is_some() {
-                    return Err(
-                        "has an endpoint= with a path or query; give only scheme, host and port"
-                            .into(),
-                    );
+                // A path is kept (Supabase's /storage/v1/s3); the rest is not ours.
+                if endpoint.query().is_some() || endpoint.fragment().is_some() {
+                    return Err("has an endpoint= with a query or fragment; give scheme, host, port and path only".into());
+                }
+                if !endpoint.username().is_empty() || endpoint.password().is_some() {
+                    return Err("has an endpoint= with user:password@; credentials go before the bucket: s3://KEY:SECRET@bucket".into());
                 }
                 parsed.endpoint = Some(endpoint);
             }
@@ -213,6 +221,7 @@ impl Planner {
                     && e.username().is_empty()
                     && e.password().is_none()
                     && e.query().is_none()
+                    && e.fragment().is_none()
             })
             .map_or_else(
                 || err(blame, "is not an http(s):// URL without user, query or fragment, e.g. http://minio:9000"),
@@ -309,7 +318,10 @@ mod tests {
             ("s3://ab", "bucket names"),
             ("s3://langfuse:9000", "endpoint="),
             ("s3://lfb?endpoint=minio:9000", "http(s)://"),
-            ("s3://lfb?endpoint=http://m/x", "path"),
+            ("s3://lfb?endpoint=http://m/x?y=1", "query"),
+            ("s3://-lfb-", "bucket names"),
+            ("s3://a..b", "bucket names"),
+            ("s3://192.168.1.1", "bucket names"),
             ("s3://lfb?path_style=yes", "path_style"),
             ("s3://lfb?sse=1", "takes endpoint="),
             ("s3://AK@lfb", "without its secret"),
