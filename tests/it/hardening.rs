@@ -7,6 +7,43 @@ use std::time::{Duration, Instant};
 use crate::record::row;
 use crate::support::{readygate, run, usage_error, HttpStub};
 
+/// Samples `/readyz` every `every` for `during`: each answer must be 200,
+/// and the sidecar must never have logged "no longer ready". The samples.
+fn readyz_never_flaps(
+    sidecar: &crate::support::Sidecar,
+    during: Duration,
+    every: Duration,
+) -> usize {
+    let began = Instant::now();
+    let mut samples = 0;
+    while began.elapsed() < during {
+        let (status, body) = sidecar.get("/readyz");
+        assert_eq!(status, 200, "flapped after {:?}: {body}", began.elapsed());
+        samples += 1;
+        std::thread::sleep(every);
+    }
+    assert!(
+        !sidecar.log().contains("no longer ready"),
+        "{}",
+        sidecar.log()
+    );
+    samples
+}
+
+/// `--preset langfuse-worker` with the least environment it accepts (no
+/// server behind it); each test sets, overrides or removes what it is about.
+fn langfuse_preset(web: &str) -> std::process::Command {
+    let mut cmd = readygate();
+    cmd.args(["--preset", "langfuse-worker", "--langfuse-web", web])
+        .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+        .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
+        .env("CLICKHOUSE_URL", "http://ch:8123")
+        .env("CLICKHOUSE_USER", "default")
+        .env("CLICKHOUSE_PASSWORD", "x")
+        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse");
+    cmd
+}
+
 #[test]
 fn a_progress_interval_below_100ms_is_refused() {
     let mut row = row(
@@ -91,21 +128,10 @@ fn pem_paths_that_never_end_or_block_are_refused_at_once() {
     std::fs::write(&huge, vec![b'a'; 5 * 1024 * 1024]).unwrap();
     let huge = huge.display().to_string();
     let langfuse = |ca: &str| {
-        let mut cmd = readygate();
-        cmd.args([
-            "--preset",
-            "langfuse-worker",
-            "--langfuse-web",
-            "http://web:3000",
-        ])
-        .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
-        .env("REDIS_CONNECTION_STRING", "rediss://:r@redis:6379")
-        .env("REDIS_TLS_ENABLED", "true")
-        .env("REDIS_TLS_CA_PATH", ca)
-        .env("CLICKHOUSE_URL", "http://ch:8123")
-        .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", "x")
-        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse");
+        let mut cmd = langfuse_preset("http://web:3000");
+        cmd.env("REDIS_CONNECTION_STRING", "rediss://:r@redis:6379")
+            .env("REDIS_TLS_ENABLED", "true")
+            .env("REDIS_TLS_CA_PATH", ca);
         cmd
     };
     let mut slowest = Duration::ZERO;
@@ -192,14 +218,7 @@ fn a_langfuse_web_url_with_a_query_or_fragment_is_refused() {
         "exit 2 naming --langfuse-web",
     );
     for web in ["http://web:3000/?x=1", "http://web:3000#f"] {
-        let ran = run(readygate()
-            .args(["--preset", "langfuse-worker", "--langfuse-web", web])
-            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
-            .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
-            .env("CLICKHOUSE_URL", "http://ch:8123")
-            .env("CLICKHOUSE_USER", "default")
-            .env("CLICKHOUSE_PASSWORD", "x")
-            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+        let ran = run(&mut langfuse_preset(web));
         usage_error(&ran, web, "--langfuse-web");
     }
     row.saw(
@@ -391,19 +410,7 @@ fn an_idle_session_timeout_does_not_make_the_sidecar_flap() {
     crate::support::eventually(Duration::from_secs(10), "ready", || {
         sidecar.get("/readyz").0 == 200
     });
-    let began = Instant::now();
-    let mut samples = 0;
-    while began.elapsed() < Duration::from_secs(9) {
-        let (status, body) = sidecar.get("/readyz");
-        assert_eq!(status, 200, "flapped after {:?}: {body}", began.elapsed());
-        samples += 1;
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert!(
-        !sidecar.log().contains("no longer ready"),
-        "{}",
-        sidecar.log()
-    );
+    let samples = readyz_never_flaps(&sidecar, Duration::from_secs(9), Duration::from_millis(100));
     row.saw(format!(
         "{samples} samples of /readyz over 9 s (6 idle timeouts): all 200, no \"no longer ready\""
     ));
@@ -568,19 +575,7 @@ fn a_kept_alive_connection_closed_by_the_server_is_not_a_failure() {
     crate::support::eventually(Duration::from_secs(5), "ready", || {
         sidecar.get("/readyz").0 == 200
     });
-    let began = Instant::now();
-    let mut samples = 0;
-    while began.elapsed() < Duration::from_secs(3) {
-        let (status, body) = sidecar.get("/readyz");
-        assert_eq!(status, 200, "flapped after {:?}: {body}", began.elapsed());
-        samples += 1;
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        !sidecar.log().contains("no longer ready"),
-        "{}",
-        sidecar.log()
-    );
+    let samples = readyz_never_flaps(&sidecar, Duration::from_secs(3), Duration::from_millis(50));
     let connections = server.accepted();
     assert!(
         connections >= 10,
@@ -883,52 +878,20 @@ fn langfuse_redis_settings_that_break_the_worker_are_refused_without_echoing_the
             "REDIS_CONNECTION_STRING",
         ),
     ] {
-        let ran = run(readygate()
-            .args([
-                "--preset",
-                "langfuse-worker",
-                "--langfuse-web",
-                "http://web:3000",
-            ])
-            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+        let ran = run(langfuse_preset("http://web:3000")
             .env("REDIS_PASSWORD", password)
-            .env(var, value)
-            .env("CLICKHOUSE_URL", "http://ch:8123")
-            .env("CLICKHOUSE_USER", "default")
-            .env("CLICKHOUSE_PASSWORD", "x")
-            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+            .env(var, value));
         usage_error(&ran, value, culprit);
         assert!(!ran.stderr.contains("Hidden"), "{}", ran.stderr);
     }
-    let ran = run(readygate()
-        .args([
-            "--preset",
-            "langfuse-worker",
-            "--langfuse-web",
-            "http://web:3000",
-        ])
-        .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
+    let ran = run(langfuse_preset("http://web:3000")
+        .env_remove("REDIS_CONNECTION_STRING")
         .env("REDIS_HOST", "redis")
-        .env("REDIS_PORT", "63 79")
-        .env("CLICKHOUSE_URL", "http://ch:8123")
-        .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", "x")
-        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+        .env("REDIS_PORT", "63 79"));
     usage_error(&ran, "REDIS_PORT=63 79", "REDIS_PORT");
     for bucket in ["langfuse/sub", "ak:pw@langfuse", "Langfuse"] {
-        let ran = run(readygate()
-            .args([
-                "--preset",
-                "langfuse-worker",
-                "--langfuse-web",
-                "http://web:3000",
-            ])
-            .env("DATABASE_URL", "postgresql://u:p@db:5432/lf")
-            .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
-            .env("CLICKHOUSE_URL", "http://ch:8123")
-            .env("CLICKHOUSE_USER", "default")
-            .env("CLICKHOUSE_PASSWORD", "x")
-            .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", bucket));
+        let ran =
+            run(langfuse_preset("http://web:3000").env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", bucket));
         usage_error(&ran, bucket, "LANGFUSE_S3_EVENT_UPLOAD_BUCKET");
     }
     row.saw("exit 2 naming REDIS_PASSWORD / REDIS_CONNECTION_STRING / REDIS_PORT / LANGFUSE_S3_EVENT_UPLOAD_BUCKET; the password never shown");
@@ -942,14 +905,8 @@ fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
         "the warnings are printed; the login through PgBouncer is checked; the TLS settings are described",
     );
     let certs = crate::support::Certs::generate();
-    let ran = run(readygate()
-        .args([
-            "--preset",
-            "langfuse-worker",
-            "--langfuse-web",
-            "http://web:3000",
-            "--print-config",
-        ])
+    let ran = run(langfuse_preset("http://web:3000")
+        .arg("--print-config")
         .env(
             "DATABASE_URL",
             "postgresql://u:p@pooler:6432/lf?pgbouncer=true",
@@ -961,11 +918,7 @@ fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
         .env("REDIS_TLS_CA_PATH", certs.path("ca.pem"))
         .env("REDIS_TLS_CERT_PATH", certs.path("client-v1.pem"))
         .env("REDIS_TLS_KEY_PATH", certs.path("client.key"))
-        .env("REDIS_TLS_CHECK_SERVER_IDENTITY", "false")
-        .env("CLICKHOUSE_URL", "http://ch:8123")
-        .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", "x")
-        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse"));
+        .env("REDIS_TLS_CHECK_SERVER_IDENTITY", "false"));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let out = &ran.stdout;
     assert!(
@@ -978,23 +931,12 @@ fn langfuse_print_config_shows_warnings_tls_and_the_pooler() {
     );
     assert!(out.contains("postgresql://u:***@pooler:6432/lf [preset langfuse-worker]\n    ready when: login works, not in recovery (through PgBouncer)"), "{out}");
     assert!(out.contains("over TLS trusting the CA in REDIS_TLS_CA_PATH, presenting the client certificate in REDIS_TLS_CERT_PATH: chain verified, name NOT checked"), "{out}");
-    let ran = run(readygate()
-        .args([
-            "--preset",
-            "langfuse-worker",
-            "--langfuse-web",
-            "http://web:3000",
-            "--print-config",
-        ])
+    let ran = run(langfuse_preset("http://web:3000")
+        .arg("--print-config")
         .env(
             "DATABASE_URL",
             "postgresql://u:p@pooler:6432/lf?pgbouncer=true",
         )
-        .env("REDIS_CONNECTION_STRING", "redis://redis:6379")
-        .env("CLICKHOUSE_URL", "http://ch:8123")
-        .env("CLICKHOUSE_USER", "default")
-        .env("CLICKHOUSE_PASSWORD", "x")
-        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "langfuse")
         .env(
             "LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT",
             "https://x.supabase.co/storage/v1/s3",
