@@ -158,11 +158,6 @@ fn spellings(secret: &str) -> Vec<String> {
             }
         }
     }
-    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
     let form: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     // Go's encoding/json escapes & < > for HTML.
     let html_safe = ascii
@@ -176,7 +171,7 @@ fn spellings(secret: &str) -> Vec<String> {
         ascii.replace('/', "\\/"),
         ascii,
         json,
-        percent_encoding::utf8_percent_encode(secret, COMPONENT).to_string(),
+        crate::text::percent_encode(secret),
         percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
             .to_string(),
         form,

@@ -63,6 +63,25 @@ pub(crate) fn all_targets(total: usize) -> String {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters, percent-encoded: a
+/// value that may stand in any part of a URL.
+pub(crate) fn percent_encode(s: &str) -> String {
+    const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+/// A URL part percent-decoded as a client would send it (invalid UTF-8
+/// replaced).
+pub(crate) fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

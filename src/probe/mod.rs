@@ -196,10 +196,10 @@ impl Planner {
         let postgres = postgres::Requirements::read(m, present(Kind::Postgres))?;
         let http = http::Flags::read(m, present(Kind::Http))?;
         // Both would go out, and the URL's would silently win.
-        let url_login = |t: &&&Target| {
+        let url_login = targets.iter().any(|t| {
             t.kind == Kind::Http && (!t.url.username().is_empty() || t.url.password().is_some())
-        };
-        if http.sets_authorization() && targets.iter().any(|t| url_login(&t)) {
+        });
+        if http.sets_authorization() && url_login {
             return Err(ConfigError("--http-header sets Authorization, and an http(s) target has user:password@ too, which would replace it: keep one".into()));
         }
         let tls = tls::Tls::read(m, targets.iter().any(|t| t.speaks_tls()))?;

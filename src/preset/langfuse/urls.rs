@@ -6,16 +6,7 @@ use url::Url;
 
 use super::LangfuseEnv;
 
-/// Everything but RFC 3986's unreserved characters is percent-encoded.
-const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-pub(super) fn encode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
-}
+pub(super) use crate::text::percent_encode as encode;
 
 /// What the entrypoints build (`postgresql://USER:PASSWORD@HOST/NAME`, then
 /// `?DATABASE_ARGS`), but correctly encoded. `DATABASE_PORT` plays no part:
@@ -58,11 +49,7 @@ pub(super) fn clickhouse_url(
     let port = url
         .port_or_known_default()
         .map_or(String::new(), |p| format!(":{p}"));
-    let decoded = |part: &str| {
-        percent_encoding::percent_decode_str(part)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decoded = crate::text::percent_decode;
     let user = match url.username() {
         "" => lf.clickhouse_user.clone().unwrap_or_default(),
         given => decoded(given),

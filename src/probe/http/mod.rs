@@ -68,11 +68,7 @@ const KINDS: &str = "http(s)://";
 /// token as often as not (`https://TOKEN@api/health`).
 pub(crate) fn credential_secrets(url: &Url) -> Vec<String> {
     use base64::Engine as _;
-    let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8_lossy()
-            .into_owned()
-    };
+    let decode = crate::text::percent_decode;
     if url.username().is_empty() && url.password().is_none() {
         return Vec::new();
     }

@@ -37,11 +37,7 @@ impl HttpProbe {
     ) -> Self {
         // `http://user:pass@host/` means Basic authentication; reqwest does
         // not send the URL's credentials by itself.
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
+        let decode = crate::text::percent_decode;
         let basic = (!url.username().is_empty() || url.password().is_some()).then(|| {
             let user = decode(url.username());
             let password = decode(url.password().unwrap_or_default());

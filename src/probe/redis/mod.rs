@@ -153,8 +153,7 @@ fn host_of(url: &Url) -> String {
 
 /// A percent-decoded URL part; `None` when empty.
 fn decoded(part: &str) -> Option<String> {
-    let text = percent_encoding::percent_decode_str(part).decode_utf8_lossy();
-    (!text.is_empty()).then(|| text.into_owned())
+    non_empty(crate::text::percent_decode(part))
 }
 
 fn non_empty(value: String) -> Option<String> {

@@ -103,11 +103,7 @@ fn parse(url: &Url) -> Result<Parsed, String> {
         }
     }
     if let Some(secret) = url.password() {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
+        let decode = crate::text::percent_decode;
         parsed.credentials = Some((decode(url.username()), decode(secret)));
     } else if !url.username().is_empty() {
         return Err("has an access key without its secret; write s3://KEY:SECRET@bucket, or use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
