@@ -25,6 +25,9 @@ pub(crate) struct Watched<C> {
     pub(crate) kind: &'static str,
     pub(crate) check: C,
     pub(crate) hints: Hints,
+    /// It watches the app the sidecar runs beside, which starts only once
+    /// the sidecar has started: not part of `/startupz`.
+    pub(crate) after_start: bool,
 }
 
 /// Runs one check within `budget`; a failure carries the target's hints.
@@ -128,6 +131,7 @@ pub(crate) mod fake {
             kind: "fake",
             check: f,
             hints: Hints::GENERIC,
+            after_start: false,
         }
     }
 }

@@ -14,6 +14,10 @@ use crate::text::one_line;
 pub(crate) enum Class {
     /// Connection refused or reset: nothing listens yet.
     Refused,
+    /// Something listens on the port, on loopback only: unreachable from outside.
+    LoopbackOnly,
+    /// Nothing listens on the port, but other ports do: another program runs.
+    WrongPort,
     /// The host name does not resolve.
     Dns,
     /// No answer within the attempt timeout.
@@ -44,8 +48,10 @@ pub(crate) enum Class {
 
 impl Class {
     /// Every class, for metrics that start at zero.
-    pub(crate) const ALL: [Class; 14] = [
+    pub(crate) const ALL: [Class; 16] = [
         Class::Refused,
+        Class::LoopbackOnly,
+        Class::WrongPort,
         Class::Dns,
         Class::Timeout,
         Class::Tls,
@@ -73,6 +79,8 @@ impl Class {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Class::Refused => "refused",
+            Class::LoopbackOnly => "loopback_only",
+            Class::WrongPort => "wrong_port",
             Class::Dns => "dns",
             Class::Timeout => "timeout",
             Class::Tls => "tls",

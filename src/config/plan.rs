@@ -29,6 +29,7 @@ impl Planned {
             kind: self.target.kind.label(),
             check: self.probe,
             hints: self.hints,
+            after_start: self.target.kind.watches_the_app(),
         }
     }
 }
@@ -99,11 +100,14 @@ pub(super) fn plan(
     let mut plan = Vec::new();
     for (target, origin) in targets {
         let (probe, description) = planner.plan(&target, None, &origin, redactor)?;
+        let hints = preset
+            .as_ref()
+            .map_or(Hints::GENERIC, |p| p.hints_for(target.kind));
         plan.push(Planned {
             target,
             probe,
             description,
-            hints: Hints::GENERIC,
+            hints,
             preset: None,
         });
     }

@@ -7,7 +7,7 @@ mod langfuse;
 
 use crate::not_ready::Hints;
 use crate::options::{err, ConfigError, Env, Merge, Opt, Takes};
-use crate::probe::{Extra, Target};
+use crate::probe::{Extra, Kind, Target};
 use crate::text::shorten;
 
 const PRESET: Opt = Opt {
@@ -29,6 +29,19 @@ pub(crate) struct Preset {
     pub(crate) secrets: Vec<String>,
     /// Problems the product itself will have, worth a warning.
     pub(crate) warnings: Vec<String>,
+    /// Hints for the user's own targets of a kind (a `listen://` target
+    /// beside the product), in the product's words.
+    pub(crate) user_hints: &'static [(Kind, Hints)],
+}
+
+impl Preset {
+    /// The hints for a user's target of this kind.
+    pub(crate) fn hints_for(&self, kind: Kind) -> Hints {
+        self.user_hints
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(Hints::GENERIC, |(_, hints)| *hints)
+    }
 }
 
 /// One target a preset adds.

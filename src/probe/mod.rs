@@ -9,6 +9,7 @@
 
 pub(crate) mod clickhouse;
 pub(crate) mod http;
+pub(crate) mod listen;
 pub(crate) mod postgres;
 pub(crate) mod redis;
 pub(crate) mod s3;
@@ -30,6 +31,7 @@ use crate::secret::{self, Redactor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Tcp,
+    Listen,
     Http,
     Postgres,
     Redis,
@@ -41,6 +43,7 @@ impl Kind {
     fn from_scheme(scheme: &str) -> Option<Kind> {
         Some(match scheme {
             "tcp" => Kind::Tcp,
+            "listen" => Kind::Listen,
             "http" | "https" => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
             s if redis::SCHEMES.contains(&s) => Kind::Redis,
@@ -54,6 +57,7 @@ impl Kind {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Kind::Tcp => "tcp",
+            Kind::Listen => "listen",
             Kind::Http => "http",
             Kind::Postgres => "postgres",
             Kind::Redis => "redis",
@@ -62,9 +66,16 @@ impl Kind {
         }
     }
 
+    /// A target of this kind watches the app beside readygate (in its
+    /// network namespace), not a dependency the app needs before it starts.
+    pub(crate) fn watches_the_app(self) -> bool {
+        self == Kind::Listen
+    }
+
     fn check_url(self, url: &Url, has_host: bool) -> Result<(), String> {
         match self {
             Kind::Tcp => tcp::check_url(url, has_host),
+            Kind::Listen => listen::check_url(url),
             Kind::Postgres => postgres::check_url(url, has_host),
             Kind::Redis => redis::check_url(url, has_host),
             Kind::S3 => s3::check_url(url, has_host),
@@ -95,7 +106,7 @@ impl Target {
     /// Parses one target; the error is a sentence without the raw input, which
     /// may hold a password.
     pub(crate) fn parse(raw: &str) -> Result<Target, String> {
-        let rewritten = postgres::socket_form(raw);
+        let rewritten = postgres::socket_form(raw).or_else(|| listen::any_host_form(raw));
         let raw = rewritten.as_deref().unwrap_or(raw);
         let url = Url::parse(raw).map_err(|e| match e {
             url::ParseError::RelativeUrlWithoutBase => {
@@ -112,7 +123,7 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
+                "has unknown scheme {:?}; use tcp://, listen://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
                 url.scheme()
             ));
         };
@@ -151,6 +162,7 @@ impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shown = match self.kind {
             Kind::Http => http::redact_url(&self.url),
+            Kind::Listen => listen::show(&self.url),
             _ => secret::redact_url(&self.url),
         };
         // `Url` adds a trailing slash to bare tcp:// and http:// hosts; keep
@@ -255,6 +267,11 @@ impl Planner {
                 Probe::Tcp(tcp::TcpProbe::new(url)),
                 tcp::TcpProbe::describe(),
             ),
+            Kind::Listen => {
+                let probe = listen::ListenProbe::new(url);
+                let description = probe.describe();
+                (Probe::Listen(probe), description)
+            }
             Kind::Http => {
                 let extra = match extra {
                     Some(Extra::Http(e)) => Some(e),
@@ -312,6 +329,7 @@ impl Planner {
 /// Every probe kind readygate knows.
 pub(crate) enum Probe {
     Tcp(tcp::TcpProbe),
+    Listen(listen::ListenProbe),
     Http(http::HttpProbe),
     Postgres(Box<postgres::PostgresProbe>),
     Redis(redis::RedisProbe),
@@ -333,6 +351,7 @@ impl Check for Probe {
     async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         match self {
             Probe::Tcp(p) => p.check().await,
+            Probe::Listen(p) => p.check().await,
             Probe::Http(p) => p.check(budget).await,
             Probe::Postgres(p) => p.check(budget).await,
             Probe::Redis(p) => p.check().await,

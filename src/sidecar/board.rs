@@ -15,6 +15,8 @@ const BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.
 pub(crate) struct Entry {
     pub(crate) name: String,
     pub(crate) kind: &'static str,
+    /// Watches the app beside the sidecar: left out of start-up.
+    after_start: bool,
     /// Passed its latest check.
     pub(crate) ready: bool,
     /// At least one check finished.
@@ -33,7 +35,8 @@ pub(crate) struct Entry {
 /// All targets, plus the latched start-up state.
 pub(crate) struct Board {
     pub(crate) entries: Vec<Entry>,
-    /// Every target was ready at once, at least once.
+    /// Every target was ready at once, at least once (but those that watch
+    /// the app beside the sidecar, which starts after it).
     pub(crate) started: bool,
 }
 
@@ -44,13 +47,15 @@ pub(crate) enum Change {
 }
 
 impl Board {
-    pub(crate) fn new(targets: Vec<(String, &'static str)>) -> Board {
+    /// `targets`: name, kind, and whether it is checked only after start-up.
+    pub(crate) fn new(targets: Vec<(String, &'static str, bool)>) -> Board {
         let now = (SystemTime::now(), Instant::now());
         let entries: Vec<Entry> = targets
             .into_iter()
-            .map(|(name, kind)| Entry {
+            .map(|(name, kind, after_start)| Entry {
                 name,
                 kind,
+                after_start,
                 ready: false,
                 checked: false,
                 last: None,
@@ -63,7 +68,7 @@ impl Board {
             })
             .collect();
         // Nothing to wait for (the conditions said "not here"): started.
-        let started = entries.is_empty();
+        let started = entries.iter().all(|e| e.after_start);
         Board { entries, started }
     }
 
@@ -105,7 +110,7 @@ impl Board {
         if change.is_some() || !was.0 {
             e.since = SystemTime::now();
         }
-        if self.all_ready() {
+        if self.entries.iter().all(|e| e.ready || e.after_start) {
             self.started = true;
         }
         change
@@ -257,7 +262,10 @@ mod tests {
 
     #[test]
     fn startup_latches_and_readiness_follows_the_latest_check() {
-        let mut b = Board::new(vec![("a".into(), "tcp"), ("b".into(), "http")]);
+        let mut b = Board::new(vec![
+            ("a".into(), "tcp", false),
+            ("b".into(), "http", false),
+        ]);
         assert!(!b.all_ready() && !b.started);
         b.record(0, Ok(()), Duration::from_millis(3));
         assert!(matches!(
@@ -300,6 +308,23 @@ mod tests {
             ),
             "{m}"
         );
+    }
+
+    #[test]
+    fn the_app_beside_the_sidecar_is_not_part_of_start_up() {
+        let mut b = Board::new(vec![
+            ("db".into(), "tcp", false),
+            ("app".into(), "listen", true),
+        ]);
+        assert!(!b.started);
+        b.record(0, Ok(()), Duration::ZERO);
+        assert!(
+            b.started && !b.all_ready(),
+            "started without the app; not ready without it"
+        );
+        b.record(1, Ok(()), Duration::ZERO);
+        assert!(b.all_ready());
+        assert!(Board::new(vec![("app".into(), "listen", true)]).started);
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub(crate) async fn run<C: Check>(
     let bound = listener.local_addr()?;
     tracing::info!(address = %bound, "serving /readyz, /startupz, /livez and /metrics on http://{bound}");
     let board = Arc::new(Mutex::new(Board::new(
-        targets.iter().map(|w| (w.name.clone(), w.kind)).collect(),
+        targets
+            .iter()
+            .map(|w| (w.name.clone(), w.kind, w.after_start))
+            .collect(),
     )));
     let mut tasks = JoinSet::new();
     for (i, w) in targets.into_iter().enumerate() {
@@ -149,7 +152,7 @@ mod tests {
         attempt_timeout: Duration,
         schedule: Schedule,
     ) -> (Arc<Mutex<Board>>, tokio::task::JoinHandle<()>) {
-        let board = Arc::new(Mutex::new(Board::new(vec![("a".into(), "fake")])));
+        let board = Arc::new(Mutex::new(Board::new(vec![("a".into(), "fake", false)])));
         let opts = Options {
             attempt_timeout,
             schedule,

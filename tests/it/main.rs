@@ -6,6 +6,7 @@ mod hardening;
 mod http;
 mod inputs;
 mod langfuse;
+mod listen;
 mod postgres;
 mod process;
 mod record;

@@ -402,7 +402,14 @@ fn gives_its_connection_back_when_the_server_is_nearly_full() {
         || count() == "1",
     );
     let hog = pg.hold_connections(14);
-    // Sampled over a second: the gate now connects per attempt and hangs up.
+    // It notices at its next count of free slots (at most a second old,
+    // plus its interval); from then on it connects per attempt and hangs
+    // up, which a second of samples shows.
+    eventually(
+        Duration::from_secs(5),
+        "the gate to hang up once the server is nearly full",
+        || count() == "0",
+    );
     let mut held = 0;
     for _ in 0..20 {
         if count() == "1" {
@@ -498,4 +505,77 @@ fn a_custom_check_that_changes_the_session_is_refused() {
         || pg.gate_connections() == "0",
     );
     row.saw("exit 1 for each; a setting made by --sql is rolled back with its transaction; 0 connections left open");
+}
+
+#[test]
+fn migration_progress_is_told_while_prisma_migrates() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "a Prisma migration runs: one session holds pg_advisory_lock(72707369) and records four migrations over ~3 s",
+        "progress lines say whether the lock is held and for how long, how many are applied, the newest, how many remain; the migrator is never blocked",
+    );
+    let pg = Postgres::start();
+    pg.create_prisma_table();
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["20240101_init", "20240201_b", "20240301_c", "20240401_d"];
+    for name in names {
+        std::fs::create_dir(dir.path().join(name)).unwrap();
+        std::fs::write(dir.path().join(name).join("migration.sql"), "SELECT 1;").unwrap();
+    }
+    let gate = spawn(
+        readygate()
+            .arg(pg.url())
+            .arg("--prisma-migrations-dir")
+            .arg(dir.path())
+            .args([
+                "--interval",
+                "100ms",
+                "--progress-every",
+                "300ms",
+                "--timeout",
+                "30s",
+            ]),
+    );
+    // Nothing migrates yet: the lock is free.
+    std::thread::sleep(Duration::from_millis(700));
+    let mut migrator = pg.app_session();
+    migrator.exec("SELECT pg_advisory_lock(72707369)");
+    // While the gate polls every 100 ms, the migrator's exclusive locks
+    // never wait on it (lock_timeout would fail the statement).
+    let started = std::time::Instant::now();
+    for (i, name) in names.iter().enumerate() {
+        std::thread::sleep(Duration::from_millis(600));
+        migrator.exec(&format!(
+            "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, applied_steps_count) VALUES ('{i}', 'x', '{name}', now(), 0)"
+        ));
+        std::thread::sleep(Duration::from_millis(400));
+        migrator.exec(&format!(
+            "BEGIN; SET LOCAL lock_timeout = '1s'; LOCK TABLE _prisma_migrations IN ACCESS EXCLUSIVE MODE; UPDATE _prisma_migrations SET finished_at = now(), applied_steps_count = 1 WHERE migration_name = '{name}'; COMMIT"
+        ));
+    }
+    let migrating = started.elapsed();
+    migrator.exec("SELECT pg_advisory_unlock(72707369)");
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let err = &ran.stderr;
+    assert!(
+        err.contains("Prisma's migration lock is free: no migration is running"),
+        "{err}"
+    );
+    assert!(err.contains("Prisma's migration lock held for"), "{err}");
+    assert!(err.contains("is still running"), "{err}");
+    assert!(
+        err.contains("1 migration applied, newest 20240101_init; 3 of 4 to go"),
+        "{err}"
+    );
+    assert!(
+        err.contains("3 migrations applied, newest 20240301_c; 1 of 4 to go"),
+        "{err}"
+    );
+    // Four 1-second steps: a blocked lock would have added up to 1 s each.
+    assert!(migrating < Duration::from_millis(4800), "{migrating:?}");
+    row.saw(format!(
+        "said the lock was free, then held, 1 then 3 of 4 applied; the migrator's 4 exclusive locks took {} ms beyond its sleeps",
+        migrating.as_millis().saturating_sub(4000)
+    ));
 }

@@ -32,7 +32,7 @@ pub(super) const WORKER_TABLES: &[&str] = &[
 ];
 
 pub(super) const DATABASE_HINTS: Hints = Hints::new(&[
-    (Class::Schema, "the Langfuse web has not migrated the database yet (its entrypoint runs `prisma migrate deploy` before it listens): check its logs; is LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED=true set on it?"),
+    (Class::Schema, "the Langfuse web migrates the database (`prisma migrate deploy`) before it listens: while its lock is held, wait; if no migration is running, check the web's logs, and whether LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED=true is set on it"),
     (Class::Auth, "check DATABASE_URL (or DATABASE_USERNAME and DATABASE_PASSWORD) and DIRECT_URL in the worker's environment"),
     (Class::UnknownDatabase, "check DATABASE_NAME (or the database in DATABASE_URL): web and worker must use the same one"),
 ]);
@@ -55,6 +55,14 @@ pub(super) const WEB_HINTS: Hints = Hints::new(&[
     (Class::Timeout, "check --langfuse-web and NetworkPolicy between the worker and the web"),
     (Class::Response, "the Langfuse web is up but not healthy yet: check its logs"),
     (Class::Version, "deploy the Langfuse web and worker from one release (the same image tag); a rolling upgrade settles by itself"),
+]);
+/// For a `listen://` target beside the worker (a native sidecar sharing its
+/// network namespace): the worker listens on `PORT` (3030) at `HOSTNAME`,
+/// the web on 3000 (`worker/src/env.ts`, `web/Dockerfile`).
+pub(super) const LISTEN_HINTS: Hints = Hints::new(&[
+    (Class::LoopbackOnly, "the Langfuse worker binds to HOSTNAME, which Kubernetes and Docker set to the pod or container name: set HOSTNAME=0.0.0.0 in the worker container's environment"),
+    (Class::WrongPort, "the Langfuse web listens on 3000 and the worker on 3030: a container listening on 3000 runs the web image (langfuse/langfuse); the worker's image is langfuse/langfuse-worker, with the same tag as the web's"),
+    (Class::Refused, "the worker listens once it has initialised (model prices, evaluators, dashboards in PostgreSQL): if this lasts, check its logs, and that the liveness probe gives it time (a startupProbe)"),
 ]);
 
 /// `DATABASE_URL`, when the schema is checked through `DIRECT_URL`: the

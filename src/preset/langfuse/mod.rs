@@ -18,11 +18,11 @@ use serde::Deserialize;
 use super::{Preset, PresetTarget};
 use crate::not_ready::Hints;
 use crate::options::{Env, Opt, Takes};
-use crate::probe::{Extra, Target};
+use crate::probe::{Extra, Kind, Target};
 use crate::secret::Redactor;
 use checks::{
     clickhouse_extra, database_extra, login_extra, web_extra, CLICKHOUSE_HINTS, DATABASE_HINTS,
-    REDIS_HINTS, S3_HINTS, WEB_HINTS,
+    LISTEN_HINTS, REDIS_HINTS, S3_HINTS, WEB_HINTS,
 };
 use urls::{clickhouse_url, database_url, prisma_url};
 
@@ -230,6 +230,7 @@ pub(crate) fn from_env(env: &Env, web: Option<&str>) -> Result<Preset, String> {
         targets,
         secrets: found.secrets,
         warnings: found.warnings,
+        user_hints: &[(Kind::Listen, LISTEN_HINTS)],
     })
 }
 

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 
 use super::errors::classify;
-use super::sql::{self, custom_check, judge_prisma, Status};
+use super::sql::{self, custom_check, judge_prisma, Ask, Status};
 use super::{boxed, Requirements};
 use crate::not_ready::{Class, NotReady};
 use crate::text::noun_verb;
@@ -40,6 +40,9 @@ struct Session {
     slots: Option<SlotCount>,
     /// The session's role is a superuser (asked once, before the first `--sql`).
     superuser: Option<bool>,
+    /// The last attempt on it was ready: a sidecar's checks of a ready
+    /// server skip the migration progress.
+    was_ready: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -139,11 +142,13 @@ impl PostgresProbe {
                     prisma_table: false,
                     slots: None,
                     superuser: None,
+                    was_ready: false,
                 },
                 Err(e) => return Err(self.classify(e)),
             },
         };
         let Attempt { result, keep } = boxed(self.attempt(&mut session)).await;
+        session.was_ready = result.is_ok();
         if keep {
             self.conn = Some(session);
         } else {
@@ -172,23 +177,20 @@ impl PostgresProbe {
 
     /// Reads the server's status; an error is the attempt's end.
     async fn read_status(&self, session: &mut Session) -> Result<Status, Attempt> {
-        let with_prisma = self.req.needs_prisma_table() && session.prisma_table;
-        let count = session.slots.is_none_or(SlotCount::stale);
-        let mut status = match boxed(sql::status(
-            &mut session.conn,
-            &self.req,
-            with_prisma,
-            count,
-        ))
-        .await
-        {
+        let mut ask = Ask {
+            prisma: self.req.needs_prisma_table() && session.prisma_table,
+            slots: session.slots.is_none_or(SlotCount::stale),
+            progress: !session.was_ready,
+        };
+        let mut status = match boxed(sql::status(&mut session.conn, &self.req, ask)).await {
             Ok(status) => status,
             Err(e) => return Err(Attempt::drop_with(self.classify(e))),
         };
-        if self.req.needs_prisma_table() && status.has_prisma_table && !with_prisma {
+        if self.req.needs_prisma_table() && status.has_prisma_table && !ask.prisma {
             // Just appeared: ask again with the Prisma columns, this once.
             session.prisma_table = true;
-            status = match boxed(sql::status(&mut session.conn, &self.req, true, count)).await {
+            ask.prisma = true;
+            status = match boxed(sql::status(&mut session.conn, &self.req, ask)).await {
                 Ok(status) => status,
                 Err(e) => return Err(Attempt::drop_with(self.classify(e))),
             };
@@ -209,9 +211,16 @@ impl PostgresProbe {
     /// Judges a status: recovery, failed migrations, missing tables,
     /// `--sql`; `crowded` decides whether the connection is kept.
     async fn judge(&self, session: &mut Session, status: Status, crowded: bool) -> Attempt {
-        let fail = move |e: NotReady| Attempt {
-            result: Err(NotReady { crowded, ..e }),
-            keep: !crowded,
+        // "Table missing" says little while a migration runs: say where it stands.
+        let progress = sql::progress(&self.req, &status, !session.was_ready);
+        let fail = move |mut e: NotReady| {
+            if let (Class::Schema, Some(progress)) = (e.class, &progress) {
+                e.reason = format!("{} ({progress})", e.reason);
+            }
+            Attempt {
+                result: Err(NotReady { crowded, ..e }),
+                keep: !crowded,
+            }
         };
         if status.in_recovery {
             // Not kept: after a failover, a new connection finds the new primary.

@@ -9,6 +9,7 @@ use sqlx::Row;
 use super::errors::database_error;
 use super::{boxed, Requirements, TableName};
 use crate::not_ready::{Class, NotReady};
+use crate::text::{noun_verb, shorten_to};
 
 pub(super) struct Status {
     pub(super) missing_tables: Vec<TableName>,
@@ -18,11 +19,24 @@ pub(super) struct Status {
     /// Counted at most once a second (`COUNT_SLOTS_EVERY`), else `None`.
     pub(super) free_slots: Option<i32>,
     pub(super) session: String,
+    /// Who holds Prisma's migration lock, when asked (`progress`).
+    pub(super) lock: Option<MigrationLock>,
     pub(super) prisma: Option<Prisma>,
+}
+
+/// Another session holds `pg_advisory_lock(72707369)`: a Prisma migration
+/// runs (`migrate deploy` takes it for the whole run).
+pub(super) struct MigrationLock {
+    pub(super) pid: i32,
+    /// Since its session started; `None` when the role may not see it
+    /// (another role's session, without `pg_read_all_stats`).
+    pub(super) seconds: Option<i64>,
 }
 
 pub(super) struct Prisma {
     pub(super) applied: i64,
+    /// The newest finished migration, by name (Prisma applies in name order).
+    pub(super) newest: Option<String>,
     pub(super) unfinished: Option<String>,
     pub(super) logs: Option<String>,
     pub(super) missing: Vec<String>,
@@ -48,7 +62,14 @@ macro_rules! status_columns {
   concat_ws('|', pg_catalog.current_setting('default_transaction_read_only'),
             pg_catalog.current_setting('statement_timeout'),
             pg_catalog.current_setting('idle_in_transaction_session_timeout'),
-            pg_catalog.current_setting('search_path'), current_user = session_user)"
+            pg_catalog.current_setting('search_path'), current_user = session_user),
+  CASE WHEN $4 THEN (SELECT l.pid FROM pg_catalog.pg_locks l
+    WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1
+      AND l.granted AND l.pid <> pg_catalog.pg_backend_pid() LIMIT 1) END,
+  CASE WHEN $4 THEN (SELECT extract(epoch FROM pg_catalog.now() - a.backend_start)::int8
+    FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1
+      AND l.granted AND l.pid <> pg_catalog.pg_backend_pid() LIMIT 1) END"
     };
 }
 
@@ -62,7 +83,8 @@ const STATUS_WITH_PRISMA_SQL: &str = concat!(
   (SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL),
   f.migration_name,
   f.logs,
-  ARRAY(SELECT m FROM unnest($4::text[]) AS m
+  (SELECT max(migration_name) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL),
+  ARRAY(SELECT m FROM unnest($5::text[]) AS m
         WHERE NOT EXISTS (SELECT 1 FROM _prisma_migrations p
                           WHERE p.migration_name = m AND p.finished_at IS NOT NULL AND p.rolled_back_at IS NULL))
 FROM (SELECT 1) AS one
@@ -71,14 +93,30 @@ LEFT JOIN LATERAL (SELECT migration_name, logs FROM _prisma_migrations
                    ORDER BY started_at LIMIT 1) AS f ON true"
 );
 
+/// What one status statement asks besides the tables and the server's state.
+#[derive(Clone, Copy)]
+pub(super) struct Ask {
+    /// The Prisma columns (only once `_prisma_migrations` exists).
+    pub(super) prisma: bool,
+    /// The free connection slots.
+    pub(super) slots: bool,
+    /// Who holds Prisma's migration lock. Reading `pg_locks` takes no
+    /// heavyweight lock and waits for none: a migrator is never slowed.
+    pub(super) progress: bool,
+}
+
 /// One statement per attempt: the tables, the server's state and, once
 /// `_prisma_migrations` exists, the migrations.
 pub(super) async fn status(
     conn: &mut PgConnection,
     req: &Requirements,
-    with_prisma: bool,
-    count_slots: bool,
+    ask: Ask,
 ) -> Result<Status, sqlx::Error> {
+    let Ask {
+        prisma: with_prisma,
+        slots: count_slots,
+        progress,
+    } = ask;
     let schemas: Vec<String> = req
         .tables
         .iter()
@@ -90,7 +128,11 @@ pub(super) async fn status(
     } else {
         STATUS_SQL
     };
-    let mut query = sqlx::query(sql).bind(schemas).bind(names).bind(count_slots);
+    let mut query = sqlx::query(sql)
+        .bind(schemas)
+        .bind(names)
+        .bind(count_slots)
+        .bind(progress);
     if with_prisma {
         query = query.bind(req.migrations.clone());
     }
@@ -98,10 +140,11 @@ pub(super) async fn status(
     let missing: Vec<i64> = row.try_get(0)?;
     let prisma = if with_prisma {
         Some(Prisma {
-            applied: row.try_get(6)?,
-            unfinished: row.try_get(7)?,
-            logs: row.try_get(8)?,
-            missing: row.try_get(9)?,
+            applied: row.try_get(8)?,
+            unfinished: row.try_get(9)?,
+            logs: row.try_get(10)?,
+            newest: row.try_get(11)?,
+            missing: row.try_get(12)?,
         })
     } else {
         None
@@ -117,8 +160,59 @@ pub(super) async fn status(
         max_connections: row.try_get(3)?,
         free_slots: row.try_get(4)?,
         session: row.try_get(5)?,
+        lock: row
+            .try_get::<Option<i32>, _>(6)?
+            .map(|pid| -> Result<MigrationLock, sqlx::Error> {
+                Ok(MigrationLock {
+                    pid,
+                    seconds: row.try_get(7)?,
+                })
+            })
+            .transpose()?,
         prisma,
     })
+}
+
+/// Where the migrations stand, for a reason that would otherwise only say
+/// "table missing": applied, newest, still to go, and the lock.
+/// `None` when nothing about Prisma was seen or asked for.
+pub(super) fn progress(req: &Requirements, status: &Status, asked: bool) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(p) = &status.prisma {
+        let (noun, _) = noun_verb(usize::try_from(p.applied).unwrap_or(0), "migration");
+        let mut applied = format!("{} {noun} applied", p.applied);
+        if let Some(newest) = &p.newest {
+            applied.push_str(&format!(", newest {}", shorten_to(newest, 80)));
+        }
+        parts.push(applied);
+        if !req.migrations.is_empty() {
+            parts.push(format!(
+                "{} of {} to go",
+                p.missing.len(),
+                req.migrations.len()
+            ));
+        }
+    }
+    let prisma = status.prisma.is_some() || status.has_prisma_table || req.needs_prisma_table();
+    if asked && prisma {
+        parts.push(match &status.lock {
+            Some(MigrationLock {
+                pid,
+                seconds: Some(s),
+            }) => {
+                let held = match u64::try_from(*s).unwrap_or(0) {
+                    0 => "less than 1s".to_string(),
+                    s => crate::duration::show(std::time::Duration::from_secs(s)),
+                };
+                format!("Prisma's migration lock held for {held} by pid {pid}")
+            }
+            Some(MigrationLock { pid, seconds: None }) => {
+                format!("Prisma's migration lock held by pid {pid} (another role's session)")
+            }
+            None => "Prisma's migration lock is free: no migration is running".into(),
+        });
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotReady> {
@@ -152,7 +246,7 @@ pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotRead
             String::new()
         };
         return Err(NotReady::new(Class::Schema, format!("migration {first}{more} not applied yet")).hint(
-            "the migrating service has not deployed this release's migrations: is it the same version, and did it start?",
+            "the migrating service has not deployed this release's migrations yet: if no migration is running, is it the same version, and did it start?",
         ));
     }
     Ok(())

@@ -381,6 +381,33 @@ impl Postgres {
         holders
     }
 
+    /// A long-lived session as the `app` role (a migrator holding a lock
+    /// between statements), fed one statement at a time.
+    pub fn app_session(&self) -> AppSession {
+        let mut child = Command::new("psql")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PGPASSWORD", APP_PASSWORD)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                APP_USER,
+                "-d",
+                "app",
+            ])
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn psql");
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        AppSession { child, out }
+    }
+
     /// Creates a `_prisma_migrations` table like Prisma's.
     pub fn create_prisma_table(&self) {
         self.as_app(
@@ -411,6 +438,38 @@ impl Drop for Postgres {
         if !self.keep {
             self.stop_quietly();
         }
+    }
+}
+
+/// A session from [`Postgres::app_session`]; ends on drop.
+pub struct AppSession {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl AppSession {
+    /// Runs one statement and waits until psql has answered it.
+    pub fn exec(&mut self, sql: &str) {
+        use std::io::BufRead;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{sql};\n\\echo __done").unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.out.read_line(&mut line).unwrap();
+            assert!(n > 0, "psql ended while running {sql:?}");
+            if line.trim() == "__done" {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for AppSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
