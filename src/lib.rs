@@ -14,6 +14,7 @@ mod attempt;
 mod config;
 mod duration;
 pub mod exit;
+mod lint;
 mod not_ready;
 mod options;
 mod preset;

@@ -115,6 +115,11 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
 /// Runs readygate with these arguments and environment.
 pub fn run(args: impl IntoIterator<Item = OsString>, mut env: Env) -> Finish {
     let args: Vec<OsString> = args.into_iter().collect();
+    // `readygate lint ...` checks manifests; it shares no option with the gate.
+    if args.get(1).is_some_and(|a| a == "lint") {
+        report::json_lines(false);
+        return Finish::Exit(crate::lint::run(args[2..].to_vec()));
+    }
     report::json_lines(wants_json(&args, &env));
     let matches = match parse_args(args) {
         Ok(matches) => matches,

@@ -14,6 +14,7 @@ Usage: python3 tests/examples.py READYGATE_BINARY CACHE_DIR
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -166,7 +167,17 @@ def compose():
             args = list(svc.get("command", []))
         else:
             continue
-        run_gate(args, {k: str(v) for k, v in svc.get("environment", {}).items()}, f"compose/{name}", "here: wait")
+        env = {k: interpolate(str(v)) for k, v in svc.get("environment", {}).items()}
+        expect = "mode: serve" if "--serve" in args else "here: wait"
+        run_gate(args, env, f"compose/{name}", expect)
+        test = (svc.get("healthcheck") or {}).get("test") or []
+        if len(test) > 2 and test[0] == "CMD" and test[1].endswith("readygate"):
+            run_gate(test[2:], env, f"compose/{name} healthcheck", "mode: once")
+
+
+def interpolate(value):
+    """What compose makes of ${VAR:-default} with none of them set: the default."""
+    return re.sub(r"\$\{\w+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
 
 
 kubernetes()

@@ -6,6 +6,7 @@ mod hardening;
 mod http;
 mod inputs;
 mod langfuse;
+mod lint;
 mod listen;
 mod postgres;
 mod process;
