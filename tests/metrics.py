@@ -6,7 +6,7 @@ lenient crate):
 - a readygate sidecar (`--serve 127.0.0.1:0`) waits on an HTTP endpoint that
   answers 503, served here;
 - once a failed check is counted, /metrics must parse, and the samples must
-  say what the gate saw: not ready, one "response" failure or more, all 14
+  say what the gate saw: not ready, one "response" failure or more, all 16
   failure reasons present, a histogram with its +Inf bucket, build_info 1.
 
 Usage: python3 tests/metrics.py READYGATE_BINARY
@@ -81,7 +81,7 @@ def check(text):
         assert ready.value == 0 and ready.labels["kind"] == "http", ready
         assert names["readygate_ready"][0].value == 0
         failures = {s.labels["reason"]: s.value for s in names["readygate_check_failures_total"]}
-        assert failures["response"] >= 1 and failures["auth"] == 0 and len(failures) == 14, failures
+        assert failures["response"] >= 1 and failures["auth"] == 0 and len(failures) == 16, failures
         assert names["readygate_check_duration_seconds_count"][0].value >= 1
         assert any(s.labels.get("le") == "+Inf" for s in names["readygate_check_duration_seconds_bucket"])
         assert names["readygate_build_info"][0].value == 1

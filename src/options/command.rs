@@ -12,7 +12,7 @@ const ABOUT: &str = "Wait until dependencies are really ready (PostgreSQL migrat
 
 const LONG_ABOUT: &str = "Wait until dependencies are really ready (PostgreSQL migrated, HTTP health answering), then exit 0 or run a command.
 
-Every option has a READYGATE_* environment twin; the flag wins. Exit codes: 0 ready, 1 deadline passed, 2 usage or configuration error, 3 permanent failure with --fail-fast, 126/127 command not runnable, 130/143 stopped by SIGINT/SIGTERM.";
+Every option has a READYGATE_* environment twin; the flag wins. `readygate lint FILE...` checks Kubernetes manifests and compose files before deploy (readygate lint --help). Exit codes: 0 ready, 1 deadline passed, 2 usage or configuration error, 3 permanent failure with --fail-fast, 126/127 command not runnable, 130/143 stopped by SIGINT/SIGTERM.";
 
 /// The id of the command after `--`.
 pub(crate) const COMMAND: &str = "command";

@@ -133,7 +133,7 @@ fn metrics_parse_with_the_prometheus_parser() {
         .map(|s| (s.labels.get("reason").expect("a reason label"), value(s)))
         .collect();
     assert!(
-        failures["response"] >= 1.0 && failures["auth"] == 0.0 && failures.len() == 14,
+        failures["response"] >= 1.0 && failures["auth"] == 0.0 && failures.len() == 16,
         "{failures:?}"
     );
     assert!(value(samples("readygate_check_duration_seconds_count")[0]) >= 1.0);
