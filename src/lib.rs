@@ -32,6 +32,13 @@ pub use options::{process_env, ConfigError, Env};
 pub use report::{outside_line, stderr_line};
 pub use run::{run, Finish};
 
+/// The whole command line, `lint` included, for the completions and man
+/// pages `xtask` generates; not an API.
+#[doc(hidden)]
+pub fn cli() -> clap::Command {
+    options::command(config::options()).subcommand(lint::command())
+}
+
 /// Entry points for the fuzz targets in `fuzz/`; not an API.
 #[doc(hidden)]
 pub mod fuzzing {

@@ -32,8 +32,9 @@ pub(crate) enum Format {
     Sarif,
 }
 
-fn command() -> Command {
-    Command::new("readygate lint")
+/// `lint`'s own command line (a subcommand in the generated docs).
+pub(crate) fn command() -> Command {
+    Command::new("lint")
         .version(env!("CARGO_PKG_VERSION"))
         .about("Check Kubernetes manifests and compose files for what makes the Langfuse worker crash-loop, before deploying them")
         .long_about("Check Kubernetes manifests (several documents, Lists, `helm template` output) and compose files for what makes the Langfuse worker crash-loop: the wrong image or release, HOSTNAME, probes and resources too tight for a slow start, nothing waiting for the web's migrations, migrations disabled, web and worker settings that disagree. Values behind secretKeyRef, envFrom or ${VAR} are reported as not checkable here.\n\nExit codes: 0 no error (warnings and notes allowed), 1 at least one error, 2 unreadable input or bad arguments.")
