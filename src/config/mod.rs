@@ -176,6 +176,16 @@ impl Config {
             .map(|c| c.cloned().collect())
             .unwrap_or_default();
         let mode = Mode::read(&m, command, schedule, &names)?;
+        // The sidecar would take the very port it watches the app for.
+        if let Mode::Serve { addr, .. } = &mode {
+            let watched = all
+                .iter()
+                .any(|t| t.kind == probe::Kind::Listen && t.url.port() == Some(addr.port()));
+            if watched && addr.port() != 0 {
+                let origin = m.value(&mode::SERVE)?.map_or("--serve", |g| g.origin);
+                return err(origin, format_args!("is on port {}, which a listen:// target watches for the app: serve on another port (e.g. 9477)", addr.port()));
+            }
+        }
         let logging = logging(&m)?;
         let version_reporters = preset.as_ref().is_some_and(|p| {
             p.targets

@@ -11,7 +11,7 @@ mod rules;
 mod yaml;
 
 use std::ffi::OsString;
-use std::io::Read;
+use std::io::{Read, Write};
 
 use clap::{Arg, ArgAction, Command};
 
@@ -67,6 +67,31 @@ fn fail(message: &str) -> u8 {
 
 /// Runs `readygate lint` with the arguments after `lint`; returns the exit code.
 pub(crate) fn run(args: Vec<OsString>) -> u8 {
+    let (format, files) = match parse(args) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    let (workloads, names, mut findings) = match load(&files) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
+    };
+    findings.extend(check(&workloads));
+    findings.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
+    redact(&mut findings, &workloads);
+    let out = render::render(format, &findings, &names, &workloads);
+    // A reader that went away (`| head`, `| grep -q`) is no error.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush());
+    match findings.iter().any(|f| f.severity == Severity::Error) {
+        true => exit::NOT_READY,
+        false => exit::READY,
+    }
+}
+
+/// The format and the inputs, or the exit code of a usage error.
+fn parse(args: Vec<OsString>) -> Result<(Format, Vec<OsString>), u8> {
     let matches = match command()
         .try_get_matches_from(std::iter::once(OsString::from("readygate lint")).chain(args))
     {
@@ -75,10 +100,10 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
                 let _ = e.print();
-                return exit::READY;
+                return Err(exit::READY);
             }
             if e.kind() == ErrorKind::MissingRequiredArgument {
-                return fail("give at least one FILE to check (- reads standard input); see readygate lint --help");
+                return Err(fail("give at least one FILE to check (- reads standard input); see readygate lint --help"));
             }
             let rendered = e.to_string();
             let first = rendered
@@ -86,7 +111,7 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
                 .next()
                 .unwrap_or("invalid arguments")
                 .trim_start_matches("error: ");
-            return fail(&format!("{first}; see readygate lint --help"));
+            return Err(fail(&format!("{first}; see readygate lint --help")));
         }
     };
     let format = match matches.get_one::<String>("format").map(String::as_str) {
@@ -94,51 +119,85 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
         Some("json") => Format::Json,
         Some("sarif") => Format::Sarif,
         Some(other) => {
-            return fail(&format!(
+            return Err(fail(&format!(
                 "--format is {:?}; use text, json or sarif",
                 crate::text::shorten(other)
-            ))
+            )))
         }
     };
-    let files: Vec<&OsString> = matches
+    let files: Vec<OsString> = matches
         .get_many::<OsString>("files")
         .into_iter()
         .flatten()
+        .cloned()
         .collect();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(fail("- (standard input) is given more than once"));
+    }
+    Ok((format, files))
+}
+
+/// The workloads of every input, the inputs' names, and notes on them.
+type Loaded = (Vec<Workload>, Vec<String>, Vec<rules::Finding>);
+
+/// Every input read: its workloads, its name, and a note for an input that
+/// holds nothing to check; or the exit code when one cannot be read.
+fn load(files: &[OsString]) -> Result<Loaded, u8> {
     let mut workloads = Vec::new();
     let mut names = Vec::new();
+    let mut findings = Vec::new();
     for file in files {
-        let name = file.to_string_lossy().into_owned();
-        let shown = crate::text::shorten_to(&name, 200);
+        // A name printed on one line: control characters shown escaped.
+        let shown = crate::text::shorten_to(&printable(&file.to_string_lossy()), 200);
         let text = match read(file) {
             Ok(text) => text,
-            Err(why) => return fail(&format!("cannot read {shown}: {why}")),
+            Err(why) => return Err(fail(&format!("cannot read {shown}: {why}"))),
         };
         let docs = match yaml::documents(&text) {
             Ok(docs) => docs,
-            Err(why) => return fail(&format!("{shown} is not YAML: {why}")),
+            Err(why) => return Err(fail(&format!("{shown} is not YAML: {why}"))),
         };
         let before = workloads.len();
+        let mut objects = false;
         for doc in &docs {
             if doc.get("kind").is_some() {
+                objects = true;
                 model::kubernetes(doc, &shown, &mut workloads);
             } else if doc.get("services").is_some() {
+                objects = true;
                 model::compose(doc, &shown, &mut workloads);
             }
         }
-        if workloads.len() == before
-            && !docs
-                .iter()
-                .any(|d| d.get("kind").is_some() || d.get("services").is_some())
-        {
-            return fail(&format!("{shown} holds no Kubernetes object and no compose services (for a Helm chart, lint the output of `helm template`)"));
+        if !objects && workloads.len() == before {
+            findings.push(rules::Finding {
+                severity: Severity::Note,
+                rule: "no-objects",
+                file: shown.clone(),
+                line: 0,
+                object: "(the file)".into(),
+                container: None,
+                what: "holds no Kubernetes object and no compose services: nothing checked (a Helm values file?)".into(),
+                cause: None,
+                fix: "for a Helm chart, lint the output of `helm template` with these values".into(),
+            });
         }
         names.push(shown);
     }
+    if workloads.is_empty() && !findings.is_empty() {
+        return Err(fail(&format!(
+            "{} holds no Kubernetes object and no compose services (for a Helm chart, lint the output of `helm template`)",
+            names.join(", ")
+        )));
+    }
+    Ok((workloads, names, findings))
+}
+
+/// The rules over each deployment.
+fn check(workloads: &[Workload]) -> Vec<rules::Finding> {
     // One deployment per group: every Kubernetes object together (split
     // manifests are common), each compose file on its own.
     let mut groups: Vec<(String, Vec<&Workload>)> = Vec::new();
-    for w in &workloads {
+    for w in workloads {
         let key = match w.source {
             model::Source::Kubernetes => String::from("kubernetes"),
             model::Source::Compose => format!("compose {}", w.file),
@@ -148,19 +207,60 @@ pub(crate) fn run(args: Vec<OsString>) -> u8 {
             None => groups.push((key, vec![w])),
         }
     }
-    let mut findings: Vec<rules::Finding> = groups
+    groups
         .iter()
         .flat_map(|(_, members)| rules::check(members))
+        .collect()
+}
+
+/// Cleans every finding's fields of the secrets they could show.
+fn redact(findings: &mut [rules::Finding], workloads: &[Workload]) {
+    // Each field is cleaned before it is rendered, so JSON and SARIF stay
+    // well-formed whatever a secret looks like. A finding can show values of
+    // its own workload and of the web's (what they must share): those are
+    // its secrets, which keeps the work linear in the input.
+    let web_workloads: Vec<&Workload> = workloads
+        .iter()
+        .filter(|w| {
+            w.all_containers()
+                .any(|c| repository_is(&c.image, "langfuse/langfuse"))
+        })
         .collect();
-    findings.sort_by(|a, b| (a.severity, &a.file, a.line).cmp(&(b.severity, &b.file, b.line)));
-    let redactor = Redactor::new(secrets(&workloads));
-    let out = render::render(format, &findings, &names, &workloads);
-    let cleaned = redactor.clean(&out);
-    print!("{cleaned}");
-    match findings.iter().any(|f| f.severity == Severity::Error) {
-        true => exit::NOT_READY,
-        false => exit::READY,
+    let web_names = public_names(&web_workloads);
+    let web_secrets: Vec<String> = web_workloads.iter().flat_map(|w| secrets(w)).collect();
+    let mut cache: std::collections::HashMap<(String, String), Redactor> = Default::default();
+    for f in findings.iter_mut() {
+        let key = (f.file.clone(), f.object.clone());
+        let redactor = cache.entry(key).or_insert_with(|| {
+            let own: Vec<&Workload> = workloads
+                .iter()
+                .filter(|w| w.file == f.file && w.object == f.object)
+                .collect();
+            let public = format!("{}{web_names}", public_names(&own));
+            let all = own
+                .iter()
+                .flat_map(|w| secrets(w))
+                .chain(web_secrets.iter().cloned());
+            Redactor::new(all.filter(|s| !public.contains(s.as_str())))
+        });
+        for field in [&mut f.what, &mut f.fix, &mut f.object, &mut f.file] {
+            *field = printable(&redactor.clean(field));
+        }
+        if let Some(c) = &mut f.container {
+            *c = printable(&redactor.clean(c));
+        }
     }
+}
+
+/// Text for one output line: control characters (newlines, escapes) shown
+/// as `\u{..}`, so a name cannot forge or break a line.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 /// Reads one input, at most [`MAX_INPUT`] bytes; `-` is standard input.
@@ -185,18 +285,55 @@ fn read(file: &OsString) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| "it is not UTF-8 text".to_string())
 }
 
-/// Values in the manifests that must not be printed: secret-looking
-/// variables, and passwords in URLs.
-fn secrets(workloads: &[Workload]) -> Vec<String> {
-    let mut found = Vec::new();
-    for c in workloads.iter().flat_map(Workload::all_containers) {
+/// Image, object and container names: public, printed as they are.
+fn public_names(workloads: &[&Workload]) -> String {
+    let mut names = String::new();
+    for w in workloads {
+        names.push_str(&w.object);
+        names.push('\n');
+        for c in w.all_containers() {
+            names.push_str(&c.name);
+            names.push('\n');
+            names.push_str(&c.image);
+            names.push('\n');
+        }
+    }
+    names
+}
+
+/// Whether an image's repository ends in `owner/name` (any registry, tag
+/// or digest).
+fn repository_is(image: &str, repo: &str) -> bool {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    let no_tag = match no_digest.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r,
+        _ => no_digest,
+    };
+    no_tag == repo || no_tag.ends_with(&format!("/{repo}"))
+}
+
+/// Values of one workload that must not be printed: secret-looking
+/// variables (their literal values, and the defaults in compose's
+/// `${VAR:-default}`), and passwords in URLs. (A value that is also part of
+/// a printed image, object or container name, a password `langfuse`, is
+/// public there and left alone: blanking it would garble the names.)
+fn secrets(w: &Workload) -> Vec<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for c in w.all_containers() {
         for (name, value) in &c.env {
-            let Value::Literal(v) = value else { continue };
+            let raw = match value {
+                Value::Literal(v) | Value::Unknown(v) => v,
+                Value::Ref(_) => continue,
+            };
+            let defaults = model::interpolation_defaults(raw);
             if secret::is_secret_param(name) || name.contains("SALT") {
-                found.push(v.clone());
+                found.insert(raw.clone());
+                found.extend(defaults.iter().cloned());
             }
-            if let Ok(url) = url::Url::parse(v) {
-                found.extend(secret::url_secrets(&url));
+            for text in std::iter::once(raw).chain(defaults.iter()) {
+                if let Ok(url) = url::Url::parse(text) {
+                    found.extend(secret::url_secrets(&url));
+                }
             }
         }
         for word in &c.command {
@@ -205,5 +342,5 @@ fn secrets(workloads: &[Workload]) -> Vec<String> {
             }
         }
     }
-    found
+    found.into_iter().collect()
 }

@@ -19,6 +19,9 @@ pub(crate) struct Workload {
     pub(crate) object: String,
     pub(crate) line: usize,
     pub(crate) source: Source,
+    /// A Job, CronJob or bare Pod: runs to completion (a migration, a
+    /// one-off), not the web or the worker.
+    pub(crate) batch: bool,
     /// Names and labels that say what it is meant to be (lower case).
     pub(crate) words: String,
     pub(crate) init: Vec<Container>,
@@ -155,6 +158,7 @@ pub(crate) fn kubernetes(doc: &Node, file: &str, into: &mut Vec<Workload>) {
         object: format!("{kind}/{name}"),
         line: doc.line(),
         source: Source::Kubernetes,
+        batch: matches!(kind, "Job" | "CronJob" | "Pod"),
         words,
         init: containers("initContainers"),
         containers: containers("containers"),
@@ -330,7 +334,7 @@ pub(crate) fn compose(doc: &Node, file: &str, into: &mut Vec<Workload>) {
                 memory: svc
                     .str_at(&["deploy", "resources", "limits", "memory"])
                     .or_else(|| svc.str_at(&["mem_limit"]))
-                    .and_then(memory_bytes),
+                    .and_then(compose_bytes),
             },
         };
         into.push(Workload {
@@ -338,6 +342,8 @@ pub(crate) fn compose(doc: &Node, file: &str, into: &mut Vec<Workload>) {
             object: format!("service {name}"),
             line: svc.line(),
             source: Source::Compose,
+            // `restart: "no"` one-shots (a gate, a migration) are not the app.
+            batch: svc.str_at(&["restart"]) == Some("no"),
             words: name.to_ascii_lowercase(),
             init: Vec::new(),
             containers: vec![container],
@@ -346,11 +352,13 @@ pub(crate) fn compose(doc: &Node, file: &str, into: &mut Vec<Workload>) {
     }
 }
 
-/// `environment:` as a map or a `KEY=value` list; `${...}` is out of reach.
+/// `environment:` as a map or a `KEY=value` list. A value that refers to
+/// the shell's variables (`$VAR`, `${VAR:-default}`) is out of reach; `$$`
+/// is a literal `$`.
 fn compose_env(node: Option<&Node>) -> Vec<(String, Value)> {
     let value = |raw: Option<&str>| match raw {
-        Some(v) if v.contains("${") || v.starts_with('$') => Value::Unknown(v.to_string()),
-        Some(v) => Value::Literal(v.to_string()),
+        Some(v) if interpolates(v) => Value::Unknown(v.to_string()),
+        Some(v) => Value::Literal(v.replace("$$", "$")),
         // `KEY` alone or `KEY:` with no value: taken from the shell running compose.
         None => Value::Unknown("from the shell".into()),
     };
@@ -371,6 +379,64 @@ fn compose_env(node: Option<&Node>) -> Vec<(String, Value)> {
     }
 }
 
+/// Whether a compose value refers to a variable (`$$` escapes a `$`).
+fn interpolates(v: &str) -> bool {
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            match bytes.get(i + 1) {
+                Some(b'$') => i += 2,
+                Some(b'{') => return true,
+                Some(c) if c.is_ascii_alphabetic() || *c == b'_' => return true,
+                _ => i += 1,
+            }
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
+/// The defaults in `${VAR:-default}` and `${VAR-default}` (also `:?`
+/// messages), which compose uses when the variable is unset.
+pub(crate) fn interpolation_defaults(v: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = v;
+    while let Some(start) = rest.find("${") {
+        let inner = &rest[start + 2..];
+        let Some(end) = inner.find('}') else { break };
+        let body = &inner[..end];
+        if let Some(i) = body.find([':', '-', '?', '+']) {
+            let default = body[i..].trim_start_matches([':', '-', '?', '+']);
+            if !default.is_empty() {
+                found.push(default.to_string());
+            }
+        }
+        rest = &inner[end + 1..];
+    }
+    found
+}
+
+/// The variable names a compose value refers to, for messages.
+pub(crate) fn interpolated_names(v: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = v;
+    while let Some(start) = rest.find('$') {
+        let after = &rest[start + 1..];
+        let name: String = after
+            .trim_start_matches('{')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !name.is_empty() && !after.starts_with('$') {
+            found.push(format!("${name}"));
+        }
+        rest = after.strip_prefix('$').unwrap_or(after);
+    }
+    found
+}
+
 /// Kubernetes CPU quantities: `2`, `1.5`, `500m`.
 fn cpu_cores(q: &str) -> Option<f64> {
     match q.strip_suffix('m') {
@@ -379,7 +445,7 @@ fn cpu_cores(q: &str) -> Option<f64> {
     }
 }
 
-/// Memory quantities (`4Gi`, `4096Mi`, `4G`, `512m` in compose), in bytes.
+/// Kubernetes memory quantities (`4Gi`, `4096Mi`, `4G`, `4e9`), in bytes.
 fn memory_bytes(q: &str) -> Option<f64> {
     const UNITS: &[(&str, f64)] = &[
         ("Ki", 1024.0),
@@ -387,17 +453,10 @@ fn memory_bytes(q: &str) -> Option<f64> {
         ("Gi", 1073741824.0),
         ("Ti", 1099511627776.0),
         ("k", 1e3),
-        ("K", 1e3),
         ("M", 1e6),
         ("G", 1e9),
         ("T", 1e12),
-        // compose: b, k, m, g (binary)
-        ("kb", 1024.0),
-        ("mb", 1048576.0),
-        ("gb", 1073741824.0),
-        ("m", 1048576.0),
-        ("g", 1073741824.0),
-        ("b", 1.0),
+        ("m", 1e-3),
     ];
     let q = q.trim();
     for (suffix, factor) in UNITS {
@@ -410,6 +469,21 @@ fn memory_bytes(q: &str) -> Option<f64> {
     q.parse().ok()
 }
 
+/// Compose's byte values (`4g`, `4G`, `4gb`, `512m`, `1024k`, `100b`):
+/// binary units, either case, an optional `b`.
+fn compose_bytes(q: &str) -> Option<f64> {
+    let q = q.trim().to_ascii_lowercase();
+    let q = q.strip_suffix('b').unwrap_or(&q);
+    let (n, factor) = match q.chars().last()? {
+        'k' => (&q[..q.len() - 1], 1024.0),
+        'm' => (&q[..q.len() - 1], 1048576.0),
+        'g' => (&q[..q.len() - 1], 1073741824.0),
+        't' => (&q[..q.len() - 1], 1099511627776.0),
+        _ => (q, 1.0),
+    };
+    n.parse::<f64>().ok().map(|n| n * factor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,8 +494,20 @@ mod tests {
         assert_eq!(cpu_cores("2"), Some(2.0));
         assert_eq!(memory_bytes("4Gi"), Some(4294967296.0));
         assert_eq!(memory_bytes("4096Mi"), Some(4294967296.0));
-        assert_eq!(memory_bytes("4g"), Some(4294967296.0));
         assert_eq!(memory_bytes("4G"), Some(4e9));
         assert_eq!(memory_bytes("lots"), None);
+        for four_gib in ["4g", "4G", "4gb", "4GB", "4096m", "4096M"] {
+            assert_eq!(compose_bytes(four_gib), Some(4294967296.0), "{four_gib}");
+        }
+        assert_eq!(compose_bytes("1GB"), Some(1073741824.0));
+        assert_eq!(compose_bytes("100"), Some(100.0));
+    }
+
+    #[test]
+    fn compose_interpolation() {
+        assert!(interpolates("${SALT:-mysalt}") && interpolates("$SALT") && interpolates("a${B}"));
+        assert!(!interpolates("pa$$word") && !interpolates("cost: 5$") && !interpolates("plain"));
+        assert_eq!(interpolation_defaults("${A:-x}/${B-y}${C}"), vec!["x", "y"]);
+        assert_eq!(interpolated_names("${A:-x}/$B$$C"), vec!["$A", "$B"]);
     }
 }

@@ -142,6 +142,10 @@ const RULES: &[(&str, &str)] = &[
         "DATABASE_PASSWORD the entrypoint puts into a URL unencoded",
     ),
     ("database-port", "DATABASE_PORT, which Langfuse never reads"),
+    (
+        "no-objects",
+        "An input with no Kubernetes object and no compose service",
+    ),
 ];
 
 fn sarif(findings: &[Finding]) -> serde_json::Value {
@@ -183,11 +187,14 @@ fn place_without_file(f: &Finding) -> String {
     }
 }
 
-/// A relative path as a URI reference: spaces and `%` encoded; standard
-/// input as `stdin`.
+/// A path as a URI reference (RFC 3986): `/` kept, everything outside the
+/// unreserved set encoded; standard input as `stdin`.
 fn uri(file: &str) -> String {
-    match file {
-        "-" => "stdin".into(),
-        f => f.replace('%', "%25").replace(' ', "%20"),
+    if file == "-" {
+        return "stdin".into();
     }
+    file.split('/')
+        .map(crate::text::percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }

@@ -167,8 +167,11 @@ fn intended(workload: &Workload, container: &Container) -> Option<Role> {
 
 fn apps<'a>(workloads: &[&'a Workload]) -> Vec<App<'a>> {
     let mut found = Vec::new();
-    for workload in workloads {
-        for container in &workload.containers {
+    // A Job running the web image (a migration) is not the web: it neither
+    // listens nor serves. A Langfuse container run as a native sidecar is.
+    for workload in workloads.iter().filter(|w| !w.batch) {
+        let sidecars = workload.init.iter().filter(|c| c.always);
+        for container in workload.containers.iter().chain(sidecars) {
             if let Some(image_role) = image_role(&container.image) {
                 let role = intended(workload, container).unwrap_or(image_role);
                 found.push(App {
@@ -187,6 +190,42 @@ fn apps<'a>(workloads: &[&'a Workload]) -> Vec<App<'a>> {
 fn is_gate(c: &Container) -> bool {
     let line = c.command_line();
     c.image.contains("readygate") || line.contains("readygate") || line.contains("--langfuse-web")
+}
+
+/// A readygate that waits for the Langfuse web: `--langfuse-web` (or the
+/// preset, which needs it), as a flag or through its variable.
+fn waits_for_web(c: &Container) -> bool {
+    let line = c.command_line();
+    is_gate(c)
+        && (line.contains("--langfuse-web")
+            || line.contains("langfuse-worker")
+            || c.var("READYGATE_LANGFUSE_WEB").is_some()
+            || c.var("READYGATE_PRESET").is_some())
+}
+
+/// A value as messages may show it: never the text of one out of reach.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Literal(_) => "a literal value".into(),
+        Value::Ref(r) => r.clone(),
+        Value::Unknown(u) if u == "from the shell" || u == "valueFrom" => u.clone(),
+        Value::Unknown(u) => {
+            let names = super::model::interpolated_names(u);
+            match names.is_empty() {
+                true => "an interpolated value".into(),
+                false => format!("compose interpolation of {}", names.join(", ")),
+            }
+        }
+    }
+}
+
+/// A literal that may be shown: URLs without their passwords.
+fn show_literal(v: &str) -> String {
+    match url::Url::parse(v) {
+        Ok(url) if url.has_host() => crate::secret::redact_url(&url),
+        Ok(_) | Err(_) if v.contains(['@', ':', '/']) => "(not shown)".into(),
+        _ => crate::text::shorten_to(v, 80),
+    }
 }
 
 impl App<'_> {
@@ -287,14 +326,14 @@ fn hostname(app: &App, out: &mut Vec<Finding>) {
         Some(Value::Literal(v)) => out.push(app.finding(
             Severity::Warning,
             "hostname",
-            format!("sets HOSTNAME={v:?}: the {} listens on that name's address only, port {port}", app.role.noun()),
+            format!("sets HOSTNAME={:?}: the {} listens on that name's address only, port {port}", show_literal(v), app.role.noun()),
             Some(Cause::Address),
             fix,
         )),
-        Some(Value::Ref(r) | Value::Unknown(r)) => out.push(app.finding(
+        Some(v @ (Value::Ref(_) | Value::Unknown(_))) => out.push(app.finding(
             Severity::Note,
             "hostname",
-            format!("takes HOSTNAME from {r}: not checkable here; it must be 0.0.0.0"),
+            format!("takes HOSTNAME from {}: not checkable here; it must be 0.0.0.0", describe(v)),
             Some(Cause::Address),
             fix,
         )),
@@ -391,7 +430,7 @@ fn database_password(app: &App, out: &mut Vec<Finding>) {
         out.push(app.finding(
             Severity::Warning,
             "database-port",
-            format!("sets DATABASE_PORT={port:?}, which Langfuse never reads: the entrypoint builds DATABASE_URL without a port, so it connects to 5432"),
+            format!("sets DATABASE_PORT={:?}, which Langfuse never reads: the entrypoint builds DATABASE_URL without a port, so it connects to 5432", show_literal(port)),
             None,
             "put the port in DATABASE_HOST (host:port), or set DATABASE_URL".into(),
         ));
@@ -405,10 +444,10 @@ fn database_password(app: &App, out: &mut Vec<Finding>) {
             None,
             fix,
         )),
-        Some(Value::Ref(r) | Value::Unknown(r)) => out.push(app.finding(
+        Some(v @ (Value::Ref(_) | Value::Unknown(_))) => out.push(app.finding(
             Severity::Note,
             "database-password",
-            format!("DATABASE_PASSWORD comes from {r}: not checkable here; the entrypoint copies it into DATABASE_URL unencoded"),
+            format!("DATABASE_PASSWORD comes from {}: not checkable here; the entrypoint copies it into DATABASE_URL unencoded", describe(v)),
             None,
             fix,
         )),
@@ -533,10 +572,10 @@ fn gate_before_worker(app: &App, workloads: &[&Workload], out: &mut Vec<Finding>
         Source::Compose => {
             is_gate(app.container)
                 || w.depends_on.iter().any(|(service, condition)| {
-                    let Some(dep) = workloads
-                        .iter()
-                        .find(|o| o.object == format!("service {service}"))
-                    else {
+                    let named = |o: &&&Workload| {
+                        o.object.strip_prefix("service ") == Some(service.as_str())
+                    };
+                    let Some(dep) = workloads.iter().find(named) else {
                         return false;
                     };
                     let gate = dep.containers.iter().any(is_gate);
@@ -567,39 +606,60 @@ fn gate_before_worker(app: &App, workloads: &[&Workload], out: &mut Vec<Finding>
 /// `LANGFUSE_AUTO_*_MIGRATION_DISABLED=true` on the web (read only by
 /// `web/entrypoint.sh`): then something else must migrate.
 fn migrations_disabled(app: &App, workloads: &[&Workload], out: &mut Vec<Finding>) {
-    let migrates = |needle: &[&str]| {
-        workloads.iter().flat_map(|w| w.all_containers()).any(|c| {
-            let line = c.command_line();
-            needle.iter().all(|n| line.contains(n))
-        })
+    let migrates = |runs: &dyn Fn(&str) -> bool| {
+        workloads
+            .iter()
+            .flat_map(|w| w.all_containers())
+            .any(|c| runs(&c.command_line()))
     };
-    for (var, store, needle) in [
+    let prisma = |line: &str| line.contains("migrate deploy");
+    let clickhouse = |line: &str| {
+        line.contains("clickhouse/scripts/up.sh")
+            || (line.contains("clickhouse") && line.contains("migrate") && line.contains(" up"))
+    };
+    for (var, store, runs) in [
         (
             "LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED",
             "PostgreSQL",
-            &["migrate", "deploy"][..],
+            &prisma as &dyn Fn(&str) -> bool,
         ),
         (
             "LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED",
             "ClickHouse",
-            &["clickhouse", "up"][..],
+            &clickhouse,
         ),
     ] {
-        if app.container.var(var) == Some(&Value::Literal("true".into())) && !migrates(needle) {
-            out.push(app.finding(
+        if migrates(runs) {
+            continue;
+        }
+        let fix = format!(
+            "remove {var}, or run the {store} migrations in a Job before the web and worker start"
+        );
+        match app.container.var(var) {
+            Some(Value::Literal(v)) if v == "true" => out.push(app.finding(
                 Severity::Error,
                 "migrations-disabled",
                 format!("sets {var}=true and nothing here runs the {store} migrations: the worker waits (or fails) for ever on a fresh database"),
                 Some(Cause::Migration),
-                format!("remove {var}, or run the migrations in a Job before the web and worker start"),
-            ));
+                fix,
+            )),
+            Some(v @ (Value::Ref(_) | Value::Unknown(_))) => out.push(app.finding(
+                Severity::Note,
+                "migrations-disabled",
+                format!("takes {var} from {}: not checkable here; if it is true, nothing here runs the {store} migrations", describe(v)),
+                Some(Cause::Migration),
+                fix,
+            )),
+            _ => {}
         }
     }
 }
 
 /// A gate that waits for the web, inside the web's own pod, never ends.
 fn gate_in_web_pod(app: &App, out: &mut Vec<Finding>) {
-    for gate in app.workload.init.iter().filter(|c| is_gate(c)) {
+    // A native sidecar without a startupProbe holds nothing back.
+    let blocking = |c: &&Container| waits_for_web(c) && !(c.always && c.startup.is_none());
+    for gate in app.workload.init.iter().filter(blocking) {
         let conditional =
             gate.command_line().contains("--only-if") || gate.var("READYGATE_ONLY_IF").is_some();
         if !conditional {
@@ -671,7 +731,7 @@ fn releases(apps: &[App], workloads: &[&Workload], out: &mut Vec<Finding>) {
         return;
     };
     for w in workloads {
-        for gate in w.all_containers().filter(|c| is_gate(c)) {
+        for gate in w.all_containers().filter(|c| waits_for_web(c)) {
             let flag = gate
                 .command
                 .iter()
@@ -704,21 +764,47 @@ fn releases(apps: &[App], workloads: &[&Workload], out: &mut Vec<Finding>) {
     }
 }
 
+/// Langfuse's defaults for shared variables one side may leave unset.
+const DEFAULTS: &[(&str, &str)] = &[("CLICKHOUSE_DB", "default"), ("REDIS_PORT", "6379")];
+
 /// Web and worker must agree on the stores and keys they share.
 fn agreement(apps: &[App], out: &mut Vec<Finding>) {
-    let Some(web) = apps.iter().find(|a| a.role == Role::Web) else {
-        return;
+    let default_of = |name: &str, app: &App| {
+        DEFAULTS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .filter(|_| app.container.env_from.is_empty())
+            .map(|(_, d)| Value::Literal((*d).to_string()))
     };
-    for worker in apps.iter().filter(|a| a.role == Role::Worker) {
+    // Every worker against every web (two web Deployments, split manifests).
+    let webs = apps.iter().filter(|a| a.role == Role::Web);
+    let pairs = webs.flat_map(|web| {
+        apps.iter()
+            .filter(|a| a.role == Role::Worker)
+            .map(move |w| (web, w))
+    });
+    for (web, worker) in pairs {
         for (name, showable) in SHARED {
-            let (Some(a), Some(b)) = (web.container.var(name), worker.container.var(name)) else {
-                continue;
-            };
-            match (a, b) {
+            let a = web
+                .container
+                .var(name)
+                .cloned()
+                .or_else(|| default_of(name, web));
+            let b = worker
+                .container
+                .var(name)
+                .cloned()
+                .or_else(|| default_of(name, worker));
+            let (Some(a), Some(b)) = (a, b) else { continue };
+            match (&a, &b) {
                 (x, y) if x == y => {}
                 (Value::Literal(x), Value::Literal(y)) => {
                     let values = match showable {
-                        true => format!(" ({x:?} on the web, {y:?} here)"),
+                        true => format!(
+                            " ({:?} on the web, {:?} here)",
+                            show_literal(x),
+                            show_literal(y)
+                        ),
                         false => String::new(),
                     };
                     out.push(worker.finding(
@@ -733,24 +819,15 @@ fn agreement(apps: &[App], out: &mut Vec<Finding>) {
                     Severity::Note,
                     "web-worker-differ",
                     format!(
-                        "{name}: the web's {} and the worker's {} are not checkable here",
-                        shown(x),
-                        shown(y)
+                        "{name}: the web's ({}) and the worker's ({}) are not checkable here",
+                        describe(x),
+                        describe(y)
                     ),
                     None,
                     format!("make sure both resolve to the same {name}"),
                 )),
             }
         }
-    }
-}
-
-fn shown(v: &Value) -> String {
-    match v {
-        Value::Literal(_) => "literal value".into(),
-        Value::Ref(r) => format!("comes from {r}"),
-        Value::Unknown(u) if u.contains("${") => "is interpolated".into(),
-        Value::Unknown(u) => format!("comes from {u}"),
     }
 }
 

@@ -1,14 +1,21 @@
 //! YAML documents as a small tree with line numbers, read under a budget:
 //! aliases are expanded as they are met, so a few hundred bytes of nested
-//! aliases ("billion laughs") would otherwise grow to gigabytes. Merge keys
-//! (`<<: *anchor`, YAML 1.1, which compose files use) are applied.
+//! aliases ("billion laughs"), or aliases to one large string, would
+//! otherwise grow to gigabytes. Merge keys (`<<: *anchor`, YAML 1.1, which
+//! compose files use) are applied; a key given twice in one mapping is an
+//! error, as Kubernetes makes it (most often two documents without `---`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use yaml_rust2::parser::{Event, Parser};
 
-/// Nodes a whole input may expand to, aliases included.
-const MAX_NODES: usize = 2_000_000;
+/// What a whole input may expand to in memory, aliases included: a node
+/// counts [`NODE`] bytes, a string its bytes besides. An ordinary manifest
+/// (16 MiB at most, the input cap) weighs a few times its size.
+const MAX_WEIGHT: usize = 128 * 1024 * 1024;
+
+/// About what one node takes in memory.
+const NODE: usize = 48;
 
 /// One YAML node; scalars stay text (`true`, `3`, `"3"` alike).
 #[derive(Clone, Debug, PartialEq)]
@@ -67,11 +74,18 @@ impl Node {
         }
     }
 
-    fn size(&self) -> usize {
+    /// What a copy of this node weighs (see [`MAX_WEIGHT`]).
+    fn weight(&self) -> usize {
         match self {
-            Node::Null | Node::Text(_) => 1,
-            Node::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Node::Map(entries, _) => 1 + entries.iter().map(|(_, v)| 1 + v.size()).sum::<usize>(),
+            Node::Null => NODE,
+            Node::Text(t) => NODE + t.len(),
+            Node::Seq(items) => NODE + items.iter().map(Node::weight).sum::<usize>(),
+            Node::Map(entries, _) => {
+                NODE + entries
+                    .iter()
+                    .map(|(k, v)| NODE + k.len() + v.weight())
+                    .sum::<usize>()
+            }
         }
     }
 }
@@ -79,8 +93,15 @@ impl Node {
 /// A container being built.
 enum Open {
     Seq(Vec<Node>, usize),
-    /// Entries, the key waiting for its value, anchor, line.
-    Map(Vec<(String, Node)>, Option<String>, usize, usize),
+    /// Entries, the key waiting for its value, anchor, line, and the keys
+    /// written in it (not merged in with `<<`).
+    Map(
+        Vec<(String, Node)>,
+        Option<String>,
+        usize,
+        usize,
+        HashSet<String>,
+    ),
 }
 
 /// Every document in `text`; an error is a sentence with a line number.
@@ -89,18 +110,20 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Node>, String> {
     let mut docs = Vec::new();
     let mut stack: Vec<Open> = Vec::new();
     let mut anchors: HashMap<usize, Node> = HashMap::new();
-    let mut nodes = 0usize;
+    let mut weight = 0usize;
     loop {
         let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
         let line = mark.line();
         let done = match event {
             Event::StreamEnd => break,
             Event::SequenceStart(anchor, _) => {
+                weight += NODE;
                 stack.push(Open::Seq(Vec::new(), anchor));
                 None
             }
             Event::MappingStart(anchor, _) => {
-                stack.push(Open::Map(Vec::new(), None, anchor, line));
+                weight += NODE;
+                stack.push(Open::Map(Vec::new(), None, anchor, line, HashSet::new()));
                 None
             }
             Event::SequenceEnd => match stack.pop() {
@@ -108,13 +131,14 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Node>, String> {
                 _ => return Err(format!("unbalanced sequence at line {line}")),
             },
             Event::MappingEnd => match stack.pop() {
-                Some(Open::Map(entries, _, anchor, start)) => {
+                Some(Open::Map(entries, _, anchor, start, _)) => {
                     Some((Node::Map(entries, start), anchor))
                 }
                 _ => return Err(format!("unbalanced mapping at line {line}")),
             },
             Event::Scalar(value, style, anchor, _) => {
                 let plain = matches!(style, yaml_rust2::scanner::TScalarStyle::Plain);
+                weight += NODE + value.len();
                 let node = match value.as_str() {
                     "~" | "null" | "Null" | "NULL" | "" if plain => Node::Null,
                     _ => Node::Text(value),
@@ -124,30 +148,34 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Node>, String> {
             Event::Alias(id) => {
                 let node = anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| format!("unknown alias at line {line}"))?;
-                Some((node, 0))
+                // Weighed before it is copied.
+                weight += node.weight();
+                if weight > MAX_WEIGHT {
+                    return Err(too_big());
+                }
+                Some((node.clone(), 0))
             }
             _ => None,
         };
-        let Some((node, anchor)) = done else { continue };
-        nodes += node.size();
-        if nodes > MAX_NODES {
-            return Err(format!(
-                "expands to more than {MAX_NODES} nodes (nested aliases?)"
-            ));
+        if weight > MAX_WEIGHT {
+            return Err(too_big());
         }
+        let Some((node, anchor)) = done else { continue };
         if anchor > 0 {
             anchors.insert(anchor, node.clone());
         }
         match stack.last_mut() {
             None => docs.push(node),
             Some(Open::Seq(items, _)) => items.push(node),
-            Some(Open::Map(entries, key, _, _)) => match key.take() {
+            Some(Open::Map(entries, key, _, _, own)) => match key.take() {
                 None => *key = Some(key_text(&node)),
                 Some(k) if k == "<<" => merge(entries, node),
                 Some(k) => {
-                    // A later duplicate key wins, as in most loaders.
+                    if !own.insert(k.clone()) {
+                        return Err(format!("has the key {:?} twice in one mapping (line {line}; two documents without --- between them?)", crate::text::shorten_to(&k, 60)));
+                    }
+                    // Keys merged in (`<<`) give way to the mapping's own.
                     entries.retain(|(existing, _)| *existing != k);
                     entries.push((k, node));
                 }
@@ -155,6 +183,13 @@ pub(crate) fn documents(text: &str) -> Result<Vec<Node>, String> {
         }
     }
     Ok(docs)
+}
+
+fn too_big() -> String {
+    format!(
+        "expands to more than {} MiB (aliases copied over and over?)",
+        MAX_WEIGHT / 1024 / 1024
+    )
 }
 
 fn key_text(node: &Node) -> String {
@@ -204,12 +239,37 @@ mod tests {
     }
 
     #[test]
+    fn large_ordinary_documents_are_read() {
+        // Deep and wide, as a big rendered chart is, about 1.5 MB.
+        let item = "- {name: c, image: x, env: [{name: A, value: b}, {name: B, value: c}]}\n";
+        let text = format!("kind: List\nitems:\n{}", item.repeat(20_000));
+        assert_eq!(
+            documents(&text).unwrap()[0]
+                .get("items")
+                .unwrap()
+                .items()
+                .len(),
+            20_000
+        );
+    }
+
+    #[test]
     fn alias_bombs_and_bad_yaml_are_errors() {
         let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
         for (i, prev) in ('b'..='j').zip('a'..='i') {
             bomb.push_str(&format!("{i}: &{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
         }
         assert!(documents(&bomb).unwrap_err().contains("more than"));
+        // One large string copied by many aliases.
+        let big = format!(
+            "a: &a {}\nb: [{}]\n",
+            "x".repeat(1 << 20),
+            vec!["*a"; 100].join(", ")
+        );
+        assert!(documents(&big).unwrap_err().contains("more than"));
+        // A key twice: two documents pasted without ---.
+        let twice = documents("kind: Deployment\nmetadata: {name: a}\nkind: Service\n");
+        assert!(twice.unwrap_err().contains("twice"));
         assert!(documents("a: [b\n").is_err());
         assert!(documents("a: *nope\n").is_err());
         let deep = "[".repeat(100_000);

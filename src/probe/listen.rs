@@ -32,11 +32,21 @@ const MAX_LINES: usize = 200_000;
 /// Other listening ports named in a reason, at most.
 const SHOWN_PORTS: usize = 5;
 
+/// A service mesh's own proxy ports, listening in every meshed pod before
+/// the app is up: Istio's Envoy (15000-15090) and Linkerd's proxy (4140,
+/// 4143, 4191). They say nothing about which program the app is.
+fn mesh_port(port: u16) -> bool {
+    (15000..=15099).contains(&port) || matches!(port, 4140 | 4143 | 4191)
+}
+
 /// `listen://:PORT`, as people write it, is not a URL the parser takes (an
 /// empty host before a port): it becomes `listen://*:PORT`.
 pub(crate) fn any_host_form(raw: &str) -> Option<String> {
-    let rest = raw.strip_prefix("listen://:")?;
-    Some(format!("listen://*:{rest}"))
+    let prefix = raw.get(..10)?;
+    let rest = &raw[10..];
+    prefix
+        .eq_ignore_ascii_case("listen://:")
+        .then(|| format!("listen://*:{rest}"))
 }
 
 /// What a listener target URL must hold: a port, and no host but `*`.
@@ -137,7 +147,11 @@ fn judge(port: u16, listeners: &[Listener]) -> Result<(), NotReady> {
         )
         .hint(format!("make the app listen on 0.0.0.0:{port} (for Node and Next.js servers, which bind to HOSTNAME, set HOSTNAME=0.0.0.0: Kubernetes and Docker set HOSTNAME to the pod or container name)")));
     }
-    let others: BTreeSet<u16> = listeners.iter().map(|l| l.port).collect();
+    let others: BTreeSet<u16> = listeners
+        .iter()
+        .map(|l| l.port)
+        .filter(|p| !mesh_port(*p))
+        .collect();
     if others.is_empty() {
         return Err(NotReady::new(Class::Refused, format!("nothing listens on port {port} yet"))
             .hint("the app has not started listening: is it still starting, or did it exit? check its logs"));
@@ -311,6 +325,13 @@ mod tests {
             "nothing listens on port 1, but ports 2, 3, 4, 5, 6 and 2 more do"
         );
         assert_eq!(judge(3030, &[]).unwrap_err().class, Class::Refused);
+        // A meshed pod while the app starts: Envoy's and Linkerd's ports only.
+        let mesh = [
+            at("0.0.0.0", 15001),
+            at("0.0.0.0", 15021),
+            at("0.0.0.0", 4191),
+        ];
+        assert_eq!(judge(3030, &mesh).unwrap_err().class, Class::Refused);
     }
 
     #[test]
@@ -321,6 +342,8 @@ mod tests {
         };
         assert!(parse("listen://:3030").is_ok());
         assert!(parse("listen://*:3030/").is_ok());
+        assert!(parse("LISTEN://:3030").is_ok());
+        assert!(parse("Listen://:3030").is_ok());
         for bad in [
             "listen://web:3030",
             "listen://:3030/x",

@@ -235,7 +235,7 @@ fn unreadable_input_is_exit_2_in_one_line() {
         (vec![dir.path().to_str().unwrap()], "directory"),
         (vec![values.to_str().unwrap()], "helm template"),
         (vec![broken.to_str().unwrap()], "is not YAML"),
-        (vec![bomb.to_str().unwrap()], "nested aliases"),
+        (vec![bomb.to_str().unwrap()], "aliases copied"),
         (vec![binary.to_str().unwrap()], "not UTF-8"),
         (vec!["/dev/zero"], "larger than 16 MiB"),
         (
@@ -257,4 +257,146 @@ fn unreadable_input_is_exit_2_in_one_line() {
     let ran = run(readygate().args(["lint", "--bogus", "x.yaml"]));
     assert_eq!(ran.code, Some(2));
     let _ = usage_error;
+}
+
+/// What an attack round found, kept fixed: each file in
+/// `tests/fixtures/lint/attack/` with what lint must (and must not) say.
+#[test]
+fn attack_findings_stay_fixed() {
+    let dir = format!("{FIXTURES}/attack");
+    // (file, exit code, rules that must be found, rules that must not)
+    let cases: &[(&str, i32, &[&str], &[&str])] = &[
+        // A database gate and a listen:// monitor in the web pod wait for nothing of the web's.
+        ("web-gate-db.yaml", 0, &[], &["gate-in-web-pod"]),
+        ("web-sidecar-listen.yaml", 0, &[], &["gate-in-web-pod"]),
+        // Another app's gate with its own --expect-version.
+        ("unrelated-gate.yaml", 0, &[], &["gate-version"]),
+        // A migration Job running the web image first: the real web is still compared.
+        (
+            "migrate-job-salt.yaml",
+            1,
+            &["web-worker-differ"],
+            &["hostname"],
+        ),
+        // A Langfuse container run as a native sidecar is linted too.
+        ("sidecar-worker.yaml", 1, &["wrong-image"], &[]),
+        ("compose-mem4g.yml", 0, &[], &["resources"]),
+        ("compose-mem1gb.yml", 0, &["resources"], &[]),
+        ("migvar.yml", 0, &["migrations-disabled"], &[]),
+        ("ch-disabled-backup.yaml", 1, &["migrations-disabled"], &[]),
+    ];
+    for (file, code, must, must_not) in cases {
+        let ran = lint(&[&format!("{dir}/{file}")]);
+        assert_eq!(ran.code, Some(*code), "{file}: {}", ran.stdout);
+        let rules: BTreeSet<String> = found(&ran).into_iter().map(|(_, r)| r).collect();
+        for rule in *must {
+            assert!(rules.contains(*rule), "{file}: no {rule}: {}", ran.stdout);
+        }
+        for rule in *must_not {
+            assert!(!rules.contains(*rule), "{file}: {rule}: {}", ran.stdout);
+        }
+    }
+    // Secrets behind compose's $$ and ${VAR:-default}, and ClickHouse URL
+    // passwords that are short, break the URL, or hold a quote: in no format.
+    for file in [
+        "dollar.yml",
+        "ch-hash.yml",
+        "ch-short.yml",
+        "ch-quote.yml",
+        "ch-slash.yml",
+    ] {
+        for format in ["text", "json", "sarif"] {
+            let ran = lint(&["--format", format, &format!("{dir}/{file}")]);
+            for secret in [
+                "S3cret",
+                "uperSecret",
+                "altVery",
+                ":abc@",
+                "pa#ss",
+                "pa\\\"ss",
+                "pa\"ss",
+                "pa/ss",
+            ] {
+                assert!(
+                    !ran.stdout.contains(secret),
+                    "{file} {format}: {secret} in {}",
+                    ran.stdout
+                );
+            }
+        }
+    }
+    // A password that is also a word in the names leaves the names whole;
+    // one that is a JSON keyword leaves the JSON valid.
+    let ran = lint(&[&format!("{dir}/pw-langfuse.yaml")]);
+    assert!(
+        ran.stdout.contains("use langfuse/langfuse-worker:4.16.0"),
+        "{}",
+        ran.stdout
+    );
+    let ran = lint(&["--format", "json", &format!("{dir}/pw-null.yml")]);
+    serde_json::from_str::<serde_json::Value>(&ran.stdout).expect("valid JSON");
+    // Names holding a newline or an escape cannot forge a line.
+    let ran = lint(&[&format!("{dir}/nlname.yaml")]);
+    for line in ran.stdout.lines() {
+        assert!(
+            line.starts_with("error[")
+                || line.starts_with("warning[")
+                || line.starts_with("note[")
+                || line.contains(" errors, ")
+                || line.contains(" error, "),
+            "{line}"
+        );
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+    }
+}
+
+#[test]
+fn bad_inputs_among_good_ones_and_closed_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    // A values file beside a manifest: a note, the manifest still checked.
+    let values = dir.path().join("values.yaml");
+    std::fs::write(&values, "langfuse:\n  image:\n    tag: 4.16.0\n").unwrap();
+    let good = format!("{FIXTURES}/good.yaml");
+    let ran = lint(&[values.to_str().unwrap(), &good]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stdout);
+    assert!(ran.stdout.contains("note[no-objects]"), "{}", ran.stdout);
+    // Two documents pasted without --- (a key twice) are refused, not merged.
+    let pasted = dir.path().join("pasted.yaml");
+    let text = std::fs::read_to_string(format!("{FIXTURES}/bad/wrong-image.yaml")).unwrap();
+    std::fs::write(
+        &pasted,
+        format!("{text}\n{}", text.replace("kind: List", "kind: List\n")),
+    )
+    .unwrap();
+    let ran = run(readygate().arg("lint").arg(&pasted));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("twice"), "{}", ran.stderr);
+    // Standard input once only.
+    let ran = run(readygate().args(["lint", "-", "-"]));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("more than once"), "{}", ran.stderr);
+    // One large string copied by alias after alias: refused within memory.
+    let bomb = dir.path().join("strbomb.yaml");
+    let big = "x".repeat(1 << 20);
+    std::fs::write(
+        &bomb,
+        format!(
+            "kind: Pod\na: &a \"{big}\"\nb: [{}]\n",
+            vec!["*a"; 400].join(", ")
+        ),
+    )
+    .unwrap();
+    let ran = run(readygate().arg("lint").arg(&bomb));
+    assert_eq!(ran.code, Some(2), "{}", ran.stderr);
+    assert!(ran.stderr.contains("aliases copied"), "{}", ran.stderr);
+    // A reader that goes away (| true, | head) is no panic.
+    let gate = readygate();
+    let ran = run(std::process::Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" lint \"$1\" 2>\"$2\" | true; cat \"$2\"")
+        .arg(gate.get_program())
+        .arg(&good)
+        .arg(dir.path().join("stderr")));
+    assert!(!ran.stdout.contains("panicked"), "{}", ran.stdout);
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout);
 }

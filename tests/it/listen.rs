@@ -223,4 +223,26 @@ fn bad_listener_targets_are_usage_errors() {
         let ran = run(readygate().args(["--once", bad]));
         crate::support::usage_error(&ran, bad, culprit);
     }
+    // Any case of the scheme, as URLs allow.
+    let ran = run(readygate().args(["--print-config", "LISTEN://:3030"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    // The sidecar must not take the port it watches the app for.
+    let ran = run(readygate().args(["--serve", "0.0.0.0:3030", "listen://:3030"]));
+    crate::support::usage_error(&ran, "--serve on the watched port", "--serve");
+    assert!(ran.stderr.contains("port 3030"), "{}", ran.stderr);
+}
+
+#[test]
+fn a_service_mesh_proxy_is_not_another_program() {
+    // Envoy (Istio) listens on 15001/15006/15021 before the app is up.
+    let ran = in_namespace(
+        "0.0.0.0:15001,0.0.0.0:15006,0.0.0.0:15021",
+        &["--once", "listen://:3030"],
+    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("nothing listens on port 3030 yet"),
+        "{}",
+        ran.stderr
+    );
 }

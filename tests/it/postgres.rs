@@ -562,7 +562,11 @@ fn migration_progress_is_told_while_prisma_migrates() {
         err.contains("Prisma's migration lock is free: no migration is running"),
         "{err}"
     );
-    assert!(err.contains("Prisma's migration lock held for"), "{err}");
+    assert!(
+        err.contains("Prisma's migration lock held by pid "),
+        "{err}"
+    );
+    assert!(err.contains(", connected for "), "{err}");
     assert!(err.contains("is still running"), "{err}");
     assert!(
         err.contains("1 migration applied, newest 20240101_init; 3 of 4 to go"),
@@ -578,4 +582,58 @@ fn migration_progress_is_told_while_prisma_migrates() {
         "said the lock was free, then held, 1 then 3 of 4 applied; the migrator's 4 exclusive locks took {} ms beyond its sleeps",
         migrating.as_millis().saturating_sub(4000)
     ));
+}
+
+#[test]
+fn migration_progress_is_about_this_database_and_never_forged() {
+    let mut row = crate::record::row(
+        "PostgreSQL",
+        "Prisma's lock held in another database; a migration name with a newline and an escape; a migrator holding an exclusive lock on _prisma_migrations",
+        "the other database's lock is not this one's; names are shown escaped on one line; a lock wait ends at lock_timeout and says a migration is running",
+    );
+    let pg = Postgres::start();
+    pg.create_prisma_table();
+    // Prisma's lock, held in the cluster's other database.
+    let mut elsewhere = pg.app_session_in("postgres");
+    elsewhere.exec("SELECT pg_advisory_lock(72707369)");
+    pg.prisma_row(
+        "20240101_a\n[forged] INFO ready\u{1b}[2J",
+        false,
+        false,
+        None,
+    );
+    let ran = run(readygate().arg(pg.url()).args([
+        "--migration",
+        "20240201_b",
+        "--migration",
+        "20240201_b",
+        "--prisma-migrations",
+        "--once",
+    ]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let err = &ran.stderr;
+    assert!(
+        err.contains("Prisma's migration lock is free"),
+        "another database's lock counted: {err}"
+    );
+    assert!(err.contains("1 of 1 to go"), "{err}");
+    assert!(err.contains("\\u{a}[forged]"), "{err}");
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    drop(elsewhere);
+    // A migrator holding an exclusive lock on what the status reads.
+    let mut migrator = pg.app_session();
+    migrator.exec("BEGIN; LOCK TABLE _prisma_migrations IN ACCESS EXCLUSIVE MODE");
+    let ran = run(readygate()
+        .arg(pg.url())
+        .args(["--prisma-migrations", "--once"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("a migration"), "{}", ran.stderr);
+    assert!(
+        !ran.stderr.contains("packets are dropped"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.elapsed < Duration::from_secs(4), "{:?}", ran.elapsed);
+    row.saw("lock elsewhere: 'free'; names escaped on one line; an exclusive lock: 'a migration ... holds a lock' within lock_timeout");
 }

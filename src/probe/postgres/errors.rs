@@ -85,6 +85,8 @@ pub(super) fn database_error(db: &dyn sqlx::error::DatabaseError, context: &str)
         // idle_session_timeout: the kept connection was closed while idle;
         // like a restart, the probe reconnects and asks again at once.
         "57P05" => NotReady::new(Class::Starting, format!("server closed the idle connection: {message}")),
+        "55P03" => NotReady::new(Class::Schema, format!("{context}: waited for a lock someone else holds: {message}"))
+            .hint("a migration (or another long transaction) holds a lock on what the check reads: it is running now; wait for it"),
         "57014" => NotReady::new(Class::Timeout, format!("{context}: statement timed out"))
             .hint("the query is slow or waits for a lock: check for long transactions"),
         "42P01" => NotReady::new(Class::Schema, format!("{context}: {message}"))

@@ -165,13 +165,19 @@ impl Requirements {
             if given.value.len() > 255 {
                 return err(given.origin, "names a migration longer than 255 characters");
             }
-            req.migrations.push(given.value);
+            if !req.migrations.contains(&given.value) {
+                req.migrations.push(given.value);
+            }
         }
         if let Some(dir) = m.value(&MIGRATIONS_DIR)? {
             applies_to(dir.origin, present, KINDS)?;
-            req.migrations.extend(
-                prisma_migrations_in(Path::new(&dir.value)).or_else(|e| err(dir.origin, e))?,
-            );
+            for name in
+                prisma_migrations_in(Path::new(&dir.value)).or_else(|e| err(dir.origin, e))?
+            {
+                if !req.migrations.contains(&name) {
+                    req.migrations.push(name);
+                }
+            }
         }
         if let Some(sql) = m.value(&SQL)? {
             applies_to(sql.origin, present, KINDS)?;

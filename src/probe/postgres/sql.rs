@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::errors::database_error;
 use super::{boxed, Requirements, TableName};
 use crate::not_ready::{Class, NotReady};
-use crate::text::{noun_verb, shorten_to};
+use crate::text::noun_verb;
 
 pub(super) struct Status {
     pub(super) missing_tables: Vec<TableName>,
@@ -28,8 +28,10 @@ pub(super) struct Status {
 /// runs (`migrate deploy` takes it for the whole run).
 pub(super) struct MigrationLock {
     pub(super) pid: i32,
-    /// Since its session started; `None` when the role may not see it
-    /// (another role's session, without `pg_read_all_stats`).
+    /// How long its session has been connected (`prisma migrate deploy`
+    /// takes the lock as it connects; PostgreSQL keeps no time for the lock
+    /// itself); `None` when the role may not see it (another role's
+    /// session, without `pg_read_all_stats`).
     pub(super) seconds: Option<i64>,
 }
 
@@ -65,10 +67,12 @@ macro_rules! status_columns {
             pg_catalog.current_setting('search_path'), current_user = session_user),
   CASE WHEN $4 THEN (SELECT l.pid FROM pg_catalog.pg_locks l
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
       AND l.granted AND l.pid <> pg_catalog.pg_backend_pid() LIMIT 1) END,
   CASE WHEN $4 THEN (SELECT extract(epoch FROM pg_catalog.now() - a.backend_start)::int8
     FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
     WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1
+      AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
       AND l.granted AND l.pid <> pg_catalog.pg_backend_pid() LIMIT 1) END"
     };
 }
@@ -182,7 +186,7 @@ pub(super) fn progress(req: &Requirements, status: &Status, asked: bool) -> Opti
         let (noun, _) = noun_verb(usize::try_from(p.applied).unwrap_or(0), "migration");
         let mut applied = format!("{} {noun} applied", p.applied);
         if let Some(newest) = &p.newest {
-            applied.push_str(&format!(", newest {}", shorten_to(newest, 80)));
+            applied.push_str(&format!(", newest {}", printable(newest)));
         }
         parts.push(applied);
         if !req.migrations.is_empty() {
@@ -200,11 +204,11 @@ pub(super) fn progress(req: &Requirements, status: &Status, asked: bool) -> Opti
                 pid,
                 seconds: Some(s),
             }) => {
-                let held = match u64::try_from(*s).unwrap_or(0) {
+                let age = match u64::try_from(*s).unwrap_or(0) {
                     0 => "less than 1s".to_string(),
                     s => crate::duration::show(std::time::Duration::from_secs(s)),
                 };
-                format!("Prisma's migration lock held for {held} by pid {pid}")
+                format!("Prisma's migration lock held by pid {pid}, connected for {age}")
             }
             Some(MigrationLock { pid, seconds: None }) => {
                 format!("Prisma's migration lock held by pid {pid} (another role's session)")
@@ -213,6 +217,19 @@ pub(super) fn progress(req: &Requirements, status: &Status, asked: bool) -> Opti
         });
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// A migration name or log line for a one-line message: control
+/// characters (a newline, an escape sequence) shown escaped, at most 255
+/// characters (Prisma's column); redaction happens later, on whole lines.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(255)
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
 }
 
 pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotReady> {
@@ -226,10 +243,10 @@ pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotRead
             .as_deref()
             .and_then(|l| l.lines().map(str::trim).find(|l| !l.is_empty()));
         return Err(match first {
-            Some(first) => NotReady::new(Class::FailedMigration, format!("migration {name} failed: {first}")).hint(format!(
-                "Prisma blocks later deploys until it is resolved (P3009): fix the cause, run `prisma migrate resolve --rolled-back {name}`, then redeploy the migrating service"
+            Some(first) => NotReady::new(Class::FailedMigration, format!("migration {} failed: {}", printable(name), printable(first))).hint(format!(
+                "Prisma blocks later deploys until it is resolved (P3009): fix the cause, run `prisma migrate resolve --rolled-back {}`, then redeploy the migrating service", printable(name)
             )),
-            None => NotReady::new(Class::Schema, format!("migration {name} is still running"))
+            None => NotReady::new(Class::Schema, format!("migration {} is still running", printable(name)))
                 .hint("wait for it; if it stays, the migrating process died: check its logs"),
         });
     }
@@ -245,7 +262,7 @@ pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotRead
         } else {
             String::new()
         };
-        return Err(NotReady::new(Class::Schema, format!("migration {first}{more} not applied yet")).hint(
+        return Err(NotReady::new(Class::Schema, format!("migration {}{more} not applied yet", printable(first))).hint(
             "the migrating service has not deployed this release's migrations yet: if no migration is running, is it the same version, and did it start?",
         ));
     }

@@ -116,6 +116,13 @@ pub(crate) fn connect_options(
     // milliseconds: a gate stopped there (SIGSTOP) holds its locks at most 1 s.
     let idle_ms = attempt_timeout.as_millis().clamp(1, 1000).to_string();
     settings.push(("statement_timeout".into(), ms));
+    // A migration holding a lock on what the status statement reads makes
+    // it give up at once with 55P03 ("a migration is running"), rather than
+    // wait out the attempt and read as a network timeout. A user's own
+    // options=-c lock_timeout=... comes first and is overridden.
+    let lock_ms = (attempt_timeout.as_millis() / 2).clamp(1, 1000).to_string();
+    settings.retain(|(k, _)| k != "lock_timeout");
+    settings.push(("lock_timeout".into(), lock_ms));
     settings.push(("idle_in_transaction_session_timeout".into(), idle_ms));
     settings.push(("default_transaction_read_only".into(), "on".into()));
     Ok(opts

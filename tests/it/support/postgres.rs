@@ -384,6 +384,11 @@ impl Postgres {
     /// A long-lived session as the `app` role (a migrator holding a lock
     /// between statements), fed one statement at a time.
     pub fn app_session(&self) -> AppSession {
+        self.app_session_in("app")
+    }
+
+    /// The same, in another database of the cluster.
+    pub fn app_session_in(&self, db: &str) -> AppSession {
         let mut child = Command::new("psql")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -396,7 +401,7 @@ impl Postgres {
                 "-U",
                 APP_USER,
                 "-d",
-                "app",
+                db,
             ])
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .stdin(Stdio::piped())
