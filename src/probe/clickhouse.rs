@@ -98,6 +98,7 @@ pub(crate) struct Extra {
 pub(crate) struct Planner {
     client: Client,
     plain: Arc<Requirements>,
+    proxies: Arc<super::http::Proxies>,
 }
 
 impl Planner {
@@ -105,6 +106,7 @@ impl Planner {
         Ok(Planner {
             client: plain_client(tls)?,
             plain: Arc::new(req),
+            proxies: tls.proxies.clone(),
         })
     }
 
@@ -127,8 +129,9 @@ impl Planner {
             }),
         };
         let description = req.describe();
-        let probe = ClickHouseProbe::new(self.client.clone(), url, req, redactor.clone())
+        let mut probe = ClickHouseProbe::new(self.client.clone(), url, req, redactor.clone())
             .or_else(|e| err(origin, e))?;
+        probe.via = self.proxies.for_url(&probe.endpoint).cloned();
         Ok((probe, description))
     }
 }
@@ -166,6 +169,8 @@ pub(crate) struct ClickHouseProbe {
     req: Arc<Requirements>,
     /// Cleans server errors before they are cut short for a message.
     redactor: Redactor,
+    /// The proxy requests go through, which failures there are blamed on.
+    via: Option<super::http::Via>,
 }
 
 impl ClickHouseProbe {
@@ -225,10 +230,18 @@ impl ClickHouseProbe {
             },
             req,
             redactor,
+            via: None,
         })
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let via = self.via.clone();
+        self.check_direct(budget)
+            .await
+            .map_err(|e| super::http::blame_proxy(via.as_ref(), e))
+    }
+
+    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
         if !self.req.clusters.is_empty() {
             self.check_clusters(budget).await?;
         }

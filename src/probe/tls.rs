@@ -34,12 +34,15 @@ pub(crate) struct Tls {
     /// `--ca-file` as given, for `--print-config`.
     pub(crate) ca_file: Option<String>,
     pub(crate) insecure: bool,
+    /// The HTTP(S) proxies from the environment, for every HTTP client.
+    pub(crate) proxies: std::sync::Arc<super::http::Proxies>,
 }
 
 impl Tls {
     /// Reads the flags; `present` says whether any target speaks TLS.
     pub(crate) fn read(m: &Merge, present: bool) -> Result<Tls, ConfigError> {
         let insecure = m.switch(&INSECURE)?;
+        let proxies = std::sync::Arc::new(super::http::Proxies::read(m.env));
         let ca = m.value(&CA_FILE)?;
         if insecure && ca.is_some() {
             return Err(ConfigError("--insecure and --ca-file contradict each other; keep --ca-file and drop --insecure".into()));
@@ -50,6 +53,7 @@ impl Tls {
         let Some(ca) = ca else {
             return Ok(Tls {
                 insecure,
+                proxies,
                 ..Tls::default()
             });
         };
@@ -66,6 +70,7 @@ impl Tls {
             ca_pem: Some(pem),
             ca_file: Some(ca.value),
             insecure,
+            proxies,
         })
     }
 }

@@ -10,6 +10,7 @@ mod lint;
 mod listen;
 mod postgres;
 mod process;
+mod proxy;
 mod record;
 mod redis;
 mod s3;

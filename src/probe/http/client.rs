@@ -19,6 +19,13 @@ pub(crate) fn build_client(
         .redirect(redirect)
         .pool_max_idle_per_host(1)
         .danger_accept_invalid_certs(tls.insecure);
+    // The proxies decided here (`proxy.rs`), not reqwest's own reading of
+    // the environment, so failures at a proxy can be blamed on it.
+    tls.proxies.usable()?;
+    let proxies = tls.proxies.clone();
+    builder = builder.proxy(reqwest::Proxy::custom(move |url| {
+        proxies.for_url(url).map(|via| via.url.clone())
+    }));
     if let Some(pem) = &tls.ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
             builder = builder.add_root_certificate(cert);

@@ -6,6 +6,7 @@
 mod client;
 mod expect;
 mod probe;
+mod proxy;
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use url::Url;
 pub(crate) use client::{build_client, plain_client};
 pub(crate) use expect::{JsonExpect, StatusSet};
 pub(crate) use probe::{classify, HttpProbe};
+pub(crate) use proxy::{blame as blame_proxy, Proxies, Via};
 
 use super::tls::Tls;
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
@@ -189,6 +191,8 @@ impl Flags {
 /// Plans HTTP targets: one client for all of them, built once.
 pub(crate) struct Planner {
     client: reqwest::Client,
+    /// Which targets go through a proxy, to blame failures there on it.
+    proxies: Arc<Proxies>,
     /// The expectations of targets no preset added to.
     plain: Arc<Expect>,
     flags: Flags,
@@ -204,6 +208,7 @@ impl Planner {
     ) -> Result<Planner, ConfigError> {
         let redirect = redirect_policy(!flags.header_names.is_empty());
         let client = build_client(tls, flags.headers.clone(), redirect)?;
+        let proxies = tls.proxies.clone();
         let plain = Arc::new(Expect {
             status: flags.status.clone().unwrap_or_default(),
             json: flags.json.clone(),
@@ -221,6 +226,7 @@ impl Planner {
             description_tail.push(format!("CA {ca}"));
         }
         Ok(Planner {
+            proxies,
             client,
             plain,
             flags,
@@ -261,8 +267,18 @@ impl Planner {
                 })
             }
         };
-        let description = self.describe(&expect);
-        let probe = HttpProbe::new(self.client.clone(), url.clone(), expect, redactor.clone());
+        let via = self.proxies.for_url(url).cloned();
+        let mut description = self.describe(&expect);
+        if let Some(via) = &via {
+            description.push_str(&format!("; through {via}"));
+        }
+        let probe = HttpProbe::new(
+            self.client.clone(),
+            url.clone(),
+            expect,
+            redactor.clone(),
+            via,
+        );
         (probe, description)
     }
 

@@ -10,6 +10,7 @@ use reqwest::{Client, StatusCode};
 use url::Url;
 
 use super::expect::{same_version, Expect};
+use super::proxy::Via;
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::secret::Redactor;
 use crate::text::{error_chain, excerpt};
@@ -26,6 +27,8 @@ pub(crate) struct HttpProbe {
     /// Cleans what the server sent before it is cut short for a message, so
     /// a secret it echoes cannot show through the cut.
     redactor: Redactor,
+    /// The proxy requests go through, which failures there are blamed on.
+    via: Option<Via>,
 }
 
 impl HttpProbe {
@@ -34,6 +37,7 @@ impl HttpProbe {
         mut url: Url,
         expect: Arc<Expect>,
         redactor: Redactor,
+        via: Option<Via>,
     ) -> Self {
         // `http://user:pass@host/` means Basic authentication; reqwest does
         // not send the URL's credentials by itself.
@@ -51,10 +55,18 @@ impl HttpProbe {
             basic,
             expect,
             redactor,
+            via,
         }
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let via = self.via.clone();
+        self.check_direct(budget)
+            .await
+            .map_err(|e| super::proxy::blame(via.as_ref(), e))
+    }
+
+    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
         let send = || {
             let mut request = self.client.get(self.url.clone()).timeout(budget);
             if let Some((user, password)) = &self.basic {

@@ -134,6 +134,7 @@ impl std::fmt::Debug for Credentials {
 pub(crate) struct Planner {
     client: Client,
     standard: Standard,
+    proxies: std::sync::Arc<super::http::Proxies>,
 }
 
 /// The standard AWS variables.
@@ -156,6 +157,7 @@ impl Planner {
             _ => None,
         };
         Ok(Planner {
+            proxies: tls.proxies.clone(),
             client: plain_client(tls)?,
             standard: Standard {
                 credentials,
@@ -258,6 +260,7 @@ impl Planner {
         };
         let probe = S3Probe {
             client: self.client.clone(),
+            via: self.proxies.for_url(&base).cloned(),
             base,
             bucket: parsed.bucket,
             region,

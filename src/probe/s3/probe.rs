@@ -19,10 +19,19 @@ pub(crate) struct S3Probe {
     pub(super) region: String,
     pub(super) credentials: Option<Credentials>,
     pub(super) path_style: bool,
+    /// The proxy requests go through, which failures there are blamed on.
+    pub(super) via: Option<super::super::http::Via>,
 }
 
 impl S3Probe {
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let via = self.via.clone();
+        self.check_direct(budget)
+            .await
+            .map_err(|e| super::super::http::blame_proxy(via.as_ref(), e))
+    }
+
+    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
         let what = self.what();
         let response = self.send(Method::HEAD, "", budget).await?;
         let status = response.status();

@@ -1,0 +1,269 @@
+//! HTTP(S) proxies from the environment, read as curl and reqwest read
+//! them: `https_proxy`/`HTTPS_PROXY` for https URLs, `http_proxy`/
+//! `HTTP_PROXY` for http ones, `all_proxy`/`ALL_PROXY` for both, and
+//! `no_proxy`/`NO_PROXY` (`*`, host names and their subdomains, IP
+//! addresses, CIDR ranges) for what goes direct. Decided here, and handed
+//! to the HTTP clients, so a failure at the proxy can be blamed on it.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::not_ready::{Class, NotReady};
+use crate::options::{err, ConfigError, Env};
+
+/// A proxy and the variable it came from.
+#[derive(Clone, Debug)]
+pub(crate) struct Via {
+    pub(crate) url: Url,
+    pub(crate) var: &'static str,
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the proxy {} (from {})",
+            crate::secret::redact_url(&self.url).trim_end_matches('/'),
+            self.var
+        )
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Proxies {
+    http: Option<Via>,
+    https: Option<Via>,
+    no_proxy: Vec<String>,
+    /// A variable that is no proxy URL: an error only where a target
+    /// speaks HTTP (a PostgreSQL-only gate does not care).
+    invalid: Option<String>,
+}
+
+/// The first set variable of `names` (lower case first, as curl reads them).
+fn first(env: &Env, names: &[&'static str]) -> Option<(&'static str, String)> {
+    names.iter().find_map(|n| {
+        env.get(*n)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*n, v.trim().to_string()))
+    })
+}
+
+fn parse(var: &'static str, raw: &str) -> Result<Via, ConfigError> {
+    // `proxy:3128` without a scheme means http://, as for curl.
+    let with_scheme = match raw.contains("://") {
+        true => raw.to_string(),
+        false => format!("http://{raw}"),
+    };
+    match Url::parse(&with_scheme) {
+        Ok(url) if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") && url.has_host() => {
+            Ok(Via { url, var })
+        }
+        _ => err(
+            var,
+            "is not a proxy URL; write it as http://host:port (user:password@ before the host when it asks for credentials)",
+        ),
+    }
+}
+
+impl Proxies {
+    /// Reads the variables; a proxy URL that cannot be one is kept as an
+    /// error for [`Proxies::usable`].
+    pub(crate) fn read(env: &Env) -> Proxies {
+        match Proxies::try_read(env) {
+            Ok(proxies) => proxies,
+            Err(e) => Proxies {
+                invalid: Some(e.0),
+                ..Proxies::default()
+            },
+        }
+    }
+
+    /// Exit 2 when a proxy variable is no URL; the kinds that speak HTTP ask.
+    pub(crate) fn usable(&self) -> Result<(), ConfigError> {
+        match &self.invalid {
+            Some(e) => Err(ConfigError(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn try_read(env: &Env) -> Result<Proxies, ConfigError> {
+        let all = first(env, &["all_proxy", "ALL_PROXY"]);
+        let pick = |names: &[&'static str]| -> Result<Option<Via>, ConfigError> {
+            match first(env, names).or_else(|| all.clone()) {
+                Some((var, raw)) => parse(var, &raw).map(Some),
+                None => Ok(None),
+            }
+        };
+        let no_proxy = first(env, &["no_proxy", "NO_PROXY"])
+            .map(|(_, v)| {
+                v.split(',')
+                    .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Proxies {
+            http: pick(&["http_proxy", "HTTP_PROXY"])?,
+            https: pick(&["https_proxy", "HTTPS_PROXY"])?,
+            no_proxy,
+            invalid: None,
+        })
+    }
+
+    /// The proxy a request to `url` goes through, if any.
+    pub(crate) fn for_url(&self, url: &Url) -> Option<&Via> {
+        let via = match url.scheme() {
+            "https" => self.https.as_ref(),
+            "http" => self.http.as_ref(),
+            _ => None,
+        }?;
+        let host = url
+            .host_str()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        (!self.no_proxy.iter().any(|entry| bypasses(entry, &host))).then_some(via)
+    }
+}
+
+/// Whether one `NO_PROXY` entry sends `host` direct.
+fn bypasses(entry: &str, host: &str) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    let entry = entry.split(':').next().unwrap_or(entry);
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return match entry.split_once('/') {
+            Some((net, bits)) => in_cidr(ip, net, bits),
+            None => entry.parse::<IpAddr>() == Ok(ip),
+        };
+    }
+    host == entry || host.ends_with(&format!(".{entry}"))
+}
+
+fn in_cidr(ip: IpAddr, net: &str, bits: &str) -> bool {
+    let (Ok(net), Ok(bits)) = (net.parse::<IpAddr>(), bits.parse::<u32>()) else {
+        return false;
+    };
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) if bits <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - bits).unwrap_or(0);
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) if bits <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// A failure that happened at the proxy, said so: the proxy refused, did not
+/// resolve or answer, refused the tunnel, or asked for credentials.
+pub(crate) fn blame(via: Option<&Via>, mut e: NotReady) -> NotReady {
+    let Some(via) = via else { return e };
+    let at_proxy = matches!(e.class, Class::Refused | Class::Dns | Class::Timeout)
+        || e.reason.contains("tunnel")
+        || e.reason.starts_with("HTTP 407");
+    if at_proxy {
+        e.reason = format!("through {via}: {}", e.reason);
+        e.hint = Some(match e.reason.contains("407") || e.reason.contains("authorization required") {
+            true => format!("the proxy wants credentials: put them in {} as http://user:password@proxy:port", via.var),
+            false => format!("the request goes through the proxy: check that it is up and lets this host through, or add the host to NO_PROXY to reach it directly"),
+        });
+    } else if e.class == Class::Response
+        && matches!(
+            e.reason.get(..8),
+            Some("HTTP 502" | "HTTP 503" | "HTTP 504")
+        )
+    {
+        e.hint = Some(format!(
+            "{} (through {via}: the answer may be the proxy's; add the host to NO_PROXY to reach it directly)",
+            e.hint.unwrap_or_default()
+        ));
+    }
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn variables_and_no_proxy_as_curl_reads_them() {
+        let p = Proxies::try_read(&env(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("http_proxy", "proxy2:8080"),
+            (
+                "NO_PROXY",
+                "localhost,.svc.cluster.local, 10.0.0.0/8,192.168.1.5",
+            ),
+        ]))
+        .unwrap();
+        let via = |u: &str| {
+            p.for_url(&Url::parse(u).unwrap())
+                .map(|v| (v.var, v.url.host_str().unwrap().to_string()))
+        };
+        assert_eq!(
+            via("https://api.example.com/h"),
+            Some(("HTTPS_PROXY", "proxy".into()))
+        );
+        assert_eq!(
+            via("http://api.example.com/h"),
+            Some(("http_proxy", "proxy2".into()))
+        );
+        for direct in [
+            "https://localhost/h",
+            "https://web.ns.svc.cluster.local:3000/",
+            "https://10.1.2.3/",
+            "http://192.168.1.5:8080/",
+        ] {
+            assert_eq!(via(direct), None, "{direct}");
+        }
+        assert!(via("https://192.168.1.6/").is_some());
+        assert!(via("https://notlocalhost/").is_some());
+        let all =
+            Proxies::try_read(&env(&[("ALL_PROXY", "http://p:1"), ("no_proxy", "*")])).unwrap();
+        assert!(all.for_url(&Url::parse("https://x/").unwrap()).is_none());
+        assert!(Proxies::read(&env(&[("HTTPS_PROXY", "ftp://p")]))
+            .usable()
+            .is_err());
+        assert!(Proxies::read(&env(&[("HTTPS_PROXY", "http://")]))
+            .usable()
+            .is_err());
+    }
+
+    #[test]
+    fn failures_at_the_proxy_are_blamed_on_it() {
+        let via = Via {
+            url: Url::parse("http://u:hunter2@proxy:3128").unwrap(),
+            var: "HTTPS_PROXY",
+        };
+        let e = blame(
+            Some(&via),
+            NotReady::new(Class::Refused, "connection refused"),
+        );
+        assert_eq!(
+            e.reason,
+            "through the proxy http://u:***@proxy:3128 (from HTTPS_PROXY): connection refused"
+        );
+        let e = blame(
+            Some(&via),
+            NotReady::new(
+                Class::Other,
+                "request failed: tunnel error: proxy authorization required",
+            ),
+        );
+        assert!(e.hint.unwrap().contains("credentials"));
+        let e = blame(None, NotReady::new(Class::Refused, "connection refused"));
+        assert_eq!(e.reason, "connection refused");
+    }
+}
