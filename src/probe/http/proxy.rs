@@ -170,7 +170,7 @@ pub(crate) fn blame(via: Option<&Via>, mut e: NotReady) -> NotReady {
         e.reason = format!("through {via}: {}", e.reason);
         e.hint = Some(match e.reason.contains("407") || e.reason.contains("authorization required") {
             true => format!("the proxy wants credentials: put them in {} as http://user:password@proxy:port", via.var),
-            false => format!("the request goes through the proxy: check that it is up and lets this host through, or add the host to NO_PROXY to reach it directly"),
+            false => "the request goes through the proxy: check that it is up and lets this host through, or add the host to NO_PROXY to reach it directly".to_string(),
         });
     } else if e.class == Class::Response
         && matches!(
