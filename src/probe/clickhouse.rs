@@ -98,7 +98,7 @@ pub(crate) struct Extra {
 pub(crate) struct Planner {
     client: Client,
     plain: Arc<Requirements>,
-    proxies: Arc<super::http::Proxies>,
+    proxies: Arc<super::proxy::Proxies>,
 }
 
 impl Planner {
@@ -170,7 +170,7 @@ pub(crate) struct ClickHouseProbe {
     /// Cleans server errors before they are cut short for a message.
     redactor: Redactor,
     /// The proxy requests go through, which failures there are blamed on.
-    via: Option<super::http::Via>,
+    via: Option<super::proxy::Via>,
 }
 
 impl ClickHouseProbe {
@@ -238,7 +238,7 @@ impl ClickHouseProbe {
         let via = self.via.clone();
         self.check_direct(budget)
             .await
-            .map_err(|e| super::http::blame_proxy(via.as_ref(), e))
+            .map_err(|e| super::proxy::blame(via.as_ref(), e))
     }
 
     async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {

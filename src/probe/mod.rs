@@ -11,6 +11,7 @@ pub(crate) mod clickhouse;
 pub(crate) mod http;
 pub(crate) mod listen;
 pub(crate) mod postgres;
+pub(crate) mod proxy;
 pub(crate) mod redis;
 pub(crate) mod s3;
 pub(crate) mod tcp;

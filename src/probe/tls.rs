@@ -35,14 +35,14 @@ pub(crate) struct Tls {
     pub(crate) ca_file: Option<String>,
     pub(crate) insecure: bool,
     /// The HTTP(S) proxies from the environment, for every HTTP client.
-    pub(crate) proxies: std::sync::Arc<super::http::Proxies>,
+    pub(crate) proxies: std::sync::Arc<super::proxy::Proxies>,
 }
 
 impl Tls {
     /// Reads the flags; `present` says whether any target speaks TLS.
     pub(crate) fn read(m: &Merge, present: bool) -> Result<Tls, ConfigError> {
         let insecure = m.switch(&INSECURE)?;
-        let proxies = std::sync::Arc::new(super::http::Proxies::read(m.env));
+        let proxies = std::sync::Arc::new(super::proxy::Proxies::read(m.env));
         let ca = m.value(&CA_FILE)?;
         if insecure && ca.is_some() {
             return Err(ConfigError("--insecure and --ca-file contradict each other; keep --ca-file and drop --insecure".into()));

@@ -6,7 +6,6 @@
 mod client;
 mod expect;
 mod probe;
-mod proxy;
 
 use std::sync::Arc;
 
@@ -15,7 +14,6 @@ use url::Url;
 pub(crate) use client::{build_client, plain_client};
 pub(crate) use expect::{JsonExpect, StatusSet};
 pub(crate) use probe::{classify, HttpProbe};
-pub(crate) use proxy::{blame as blame_proxy, Proxies, Via};
 
 use super::tls::Tls;
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
@@ -192,7 +190,7 @@ impl Flags {
 pub(crate) struct Planner {
     client: reqwest::Client,
     /// Which targets go through a proxy, to blame failures there on it.
-    proxies: Arc<Proxies>,
+    proxies: Arc<crate::probe::proxy::Proxies>,
     /// The expectations of targets no preset added to.
     plain: Arc<Expect>,
     flags: Flags,

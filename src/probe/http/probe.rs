@@ -10,8 +10,8 @@ use reqwest::{Client, StatusCode};
 use url::Url;
 
 use super::expect::{same_version, Expect};
-use super::proxy::Via;
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::probe::proxy::{self, Via};
 use crate::secret::Redactor;
 use crate::text::{error_chain, excerpt};
 
@@ -63,7 +63,7 @@ impl HttpProbe {
         let via = self.via.clone();
         self.check_direct(budget)
             .await
-            .map_err(|e| super::proxy::blame(via.as_ref(), e))
+            .map_err(|e| proxy::blame(via.as_ref(), e))
     }
 
     async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {

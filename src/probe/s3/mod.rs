@@ -134,7 +134,7 @@ impl std::fmt::Debug for Credentials {
 pub(crate) struct Planner {
     client: Client,
     standard: Standard,
-    proxies: std::sync::Arc<super::http::Proxies>,
+    proxies: std::sync::Arc<super::proxy::Proxies>,
 }
 
 /// The standard AWS variables.

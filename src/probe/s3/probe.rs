@@ -20,7 +20,7 @@ pub(crate) struct S3Probe {
     pub(super) credentials: Option<Credentials>,
     pub(super) path_style: bool,
     /// The proxy requests go through, which failures there are blamed on.
-    pub(super) via: Option<super::super::http::Via>,
+    pub(super) via: Option<crate::probe::proxy::Via>,
 }
 
 impl S3Probe {
@@ -28,7 +28,7 @@ impl S3Probe {
         let via = self.via.clone();
         self.check_direct(budget)
             .await
-            .map_err(|e| super::super::http::blame_proxy(via.as_ref(), e))
+            .map_err(|e| crate::probe::proxy::blame(via.as_ref(), e))
     }
 
     async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
