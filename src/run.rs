@@ -96,19 +96,9 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
     }
     options::command(all)
         .try_get_matches_from(args)
-        .map_err(|e| {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return Finish::Exit(exit::READY);
-            }
-            let rendered = e.to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            usage_error(&format!("{first}; see readygate --help"))
+        .map_err(|e| match options::clap_failure(&e, "readygate --help") {
+            None => Finish::Exit(exit::READY),
+            Some(line) => usage_error(&line),
         })
 }
 

@@ -97,21 +97,15 @@ fn parse(args: Vec<OsString>) -> Result<(Format, Vec<OsString>), u8> {
     {
         Ok(m) => m,
         Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return Err(exit::READY);
-            }
-            if e.kind() == ErrorKind::MissingRequiredArgument {
+            if e.kind() == clap::error::ErrorKind::MissingRequiredArgument {
                 return Err(fail("give at least one FILE to check (- reads standard input); see readygate lint --help"));
             }
-            let rendered = e.to_string();
-            let first = rendered
-                .lines()
-                .next()
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            return Err(fail(&format!("{first}; see readygate lint --help")));
+            return Err(
+                match crate::options::clap_failure(&e, "readygate lint --help") {
+                    None => exit::READY,
+                    Some(line) => fail(&line),
+                },
+            );
         }
     };
     let format = match matches.get_one::<String>("format").map(String::as_str) {

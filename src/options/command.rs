@@ -75,3 +75,20 @@ pub(crate) fn command(options: &[&Opt]) -> Command {
     )
     .after_help(env_only)
 }
+
+/// What a clap error means for the user: `None` once help or the version
+/// is printed (exit 0), else its first line with where to read more.
+pub(crate) fn clap_failure(e: &clap::Error, help: &str) -> Option<String> {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return None;
+    }
+    let rendered = e.to_string();
+    let first = rendered
+        .lines()
+        .next()
+        .unwrap_or("invalid arguments")
+        .trim_start_matches("error: ");
+    Some(format!("{first}; see {help}"))
+}

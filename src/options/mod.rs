@@ -9,7 +9,9 @@ mod command;
 mod env;
 mod merge;
 
-pub(crate) use command::{command, COMMAND, NO_ENV};
+pub(crate) use command::{clap_failure, command, COMMAND, NO_ENV};
+#[cfg(test)]
+pub(crate) use env::env_of;
 pub(crate) use env::{boolean, check_variable_names};
 pub use env::{process_env, Env};
 pub(crate) use merge::{Given, Merge};
