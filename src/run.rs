@@ -249,14 +249,24 @@ async fn once(
     let mut code = exit::READY;
     for (name, result) in results {
         match result {
-            Ok(()) => tracing::info!(target_url = %name, "ready: {name}"),
+            // With --log-format json, one object per target: ready, and
+            // when not, class, reason, hint and whether it is permanent.
+            Ok(()) => tracing::info!(target_url = %name, ready = true, "ready: {name}"),
             Err(e) => {
                 code = if fail_fast && e.class.is_permanent() {
                     exit::PERMANENT
                 } else {
                     code.max(exit::NOT_READY)
                 };
-                tracing::error!(target_url = %name, class = e.class.as_str(), "not ready: {name}: {e}");
+                tracing::error!(
+                    target_url = %name,
+                    ready = false,
+                    class = e.class.as_str(),
+                    reason = e.reason.as_str(),
+                    hint = e.hint.as_deref().unwrap_or(""),
+                    permanent = e.class.is_permanent(),
+                    "not ready: {name}: {e}"
+                );
             }
         }
     }

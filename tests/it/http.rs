@@ -166,3 +166,37 @@ fn url_credentials_are_sent_as_basic_authentication() {
         assert!(!all.contains(secret), "{secret} in {all}");
     }
 }
+
+#[test]
+fn once_with_json_logs_is_one_object_per_target() {
+    let web = HttpStub::start(200, "ok");
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let ran = run(readygate().args(["--once", "--log-format", "json", &web.url("/h"), &closed]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let lines: Vec<serde_json::Value> = ran
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", ran.stderr);
+    let ready = lines
+        .iter()
+        .find(|l| l["ready"] == true)
+        .expect("a ready object");
+    assert_eq!(ready["target_url"], web.url("/h"));
+    let down = lines
+        .iter()
+        .find(|l| l["ready"] == false)
+        .expect("a not-ready object");
+    assert_eq!(down["target_url"], closed);
+    assert_eq!(down["class"], "refused");
+    assert_eq!(down["permanent"], false);
+    assert!(
+        down["reason"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{down}"
+    );
+    assert!(!down["hint"].as_str().unwrap().is_empty(), "{down}");
+}
