@@ -295,6 +295,15 @@ fn finish_wait(outcome: Outcome, wait: Wait, total: usize, redactor: &Redactor) 
             );
             Finish::Exec(wait.command)
         }
+        // The gate must never keep the app from starting for good: the
+        // summary above said what is not ready; the app runs regardless.
+        Outcome::TimedOut { .. } | Outcome::Permanent { .. } if wait.run_anyway => {
+            tracing::warn!(
+                "NOT READY: running {} anyway (--run-anyway); its exit code is returned",
+                wait.command[0].to_string_lossy()
+            );
+            Finish::Exec(wait.command)
+        }
         other => Finish::Exit(exit::for_outcome(&other)),
     }
 }

@@ -34,6 +34,9 @@ impl Config {
                 let _ = writeln!(out, "interval: {interval}");
                 let _ = writeln!(out, "progress-every: {}", show(wait.progress_every));
                 let _ = writeln!(out, "fail-fast: {}", wait.fail_fast);
+                if wait.run_anyway {
+                    let _ = writeln!(out, "run-anyway: the command runs after the deadline too");
+                }
             }
             Mode::Once { fail_fast } => {
                 let _ = writeln!(out, "mode: once (one check of each target, then exit)");

@@ -92,6 +92,7 @@ pub(crate) fn options() -> &'static [&'static Opt] {
             &mode::SERVE,
             &mode::ONCE,
             &mode::FAIL_FAST,
+            &mode::RUN_ANYWAY,
             &mode::PRINT_CONFIG,
             &QUIET,
             &LOG_FORMAT,

@@ -47,6 +47,13 @@ pub(super) const FAIL_FAST: Opt = Opt {
     takes: Takes::Switch,
     help: "Exit 3 at once on failures waiting cannot fix: bad password, unknown database, TLS verification",
 };
+pub(super) const RUN_ANYWAY: Opt = Opt {
+    flag: Some("--run-anyway"),
+    short: None,
+    var: "READYGATE_RUN_ANYWAY",
+    takes: Takes::Switch,
+    help: "With -- COMMAND: when the deadline passes (or --fail-fast stops), say what is not ready and run the command anyway; its exit code is returned",
+};
 pub(super) const PRINT_CONFIG: Opt = Opt {
     flag: Some("--print-config"),
     short: None,
@@ -93,6 +100,8 @@ pub(crate) struct Wait {
     pub(crate) termination_log: Option<PathBuf>,
     /// Exec'd once ready; empty to exit 0.
     pub(crate) command: Vec<OsString>,
+    /// `--run-anyway`: exec the command after the deadline too.
+    pub(crate) run_anyway: bool,
 }
 
 impl Mode {
@@ -113,6 +122,10 @@ impl Mode {
             None,
         )?;
         let fail_fast = m.switch(&FAIL_FAST)?;
+        let run_anyway = m.switch(&RUN_ANYWAY)?;
+        if run_anyway && command.is_empty() {
+            return err(m.switch_origin(&RUN_ANYWAY), "runs the command after -- when the deadline passes; give one (readygate ... --run-anyway -- node worker.js)");
+        }
         let once = m.switch(&ONCE)?;
         let print = m.switch(&PRINT_CONFIG)?;
         let termination_log = m.value(&TERMINATION_LOG)?.map(|g| PathBuf::from(g.value));
@@ -140,6 +153,7 @@ impl Mode {
                 fail_fast,
                 termination_log,
                 command,
+                run_anyway,
             })
         };
         Ok(match print {

@@ -8,6 +8,7 @@
 //! deadlines and output belong to the engine (`attempt`, `wait`, `sidecar`).
 
 pub(crate) mod clickhouse;
+pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod listen;
 pub(crate) mod postgres;
@@ -33,6 +34,8 @@ use crate::secret::{self, Redactor};
 pub(crate) enum Kind {
     Tcp,
     Listen,
+    File,
+    Unix,
     Http,
     Postgres,
     Redis,
@@ -45,6 +48,8 @@ impl Kind {
         Some(match scheme {
             "tcp" => Kind::Tcp,
             "listen" => Kind::Listen,
+            "file" => Kind::File,
+            "unix" => Kind::Unix,
             "http" | "https" => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
             s if redis::SCHEMES.contains(&s) => Kind::Redis,
@@ -59,6 +64,8 @@ impl Kind {
         match self {
             Kind::Tcp => "tcp",
             Kind::Listen => "listen",
+            Kind::File => "file",
+            Kind::Unix => "unix",
             Kind::Http => "http",
             Kind::Postgres => "postgres",
             Kind::Redis => "redis",
@@ -77,6 +84,7 @@ impl Kind {
         match self {
             Kind::Tcp => tcp::check_url(url, has_host),
             Kind::Listen => listen::check_url(url),
+            Kind::File | Kind::Unix => file::check_url(url),
             Kind::Postgres => postgres::check_url(url, has_host),
             Kind::Redis => redis::check_url(url, has_host),
             Kind::S3 => s3::check_url(url, has_host),
@@ -124,7 +132,7 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, listen://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
+                "has unknown scheme {:?}; use tcp://, listen://, file://, unix://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
                 url.scheme()
             ));
         };
@@ -268,6 +276,16 @@ impl Planner {
                 Probe::Tcp(tcp::TcpProbe::new(url)),
                 tcp::TcpProbe::describe(),
             ),
+            Kind::File => {
+                let probe = file::FileProbe::new(url);
+                let description = probe.describe();
+                (Probe::File(probe), description)
+            }
+            Kind::Unix => {
+                let probe = file::UnixProbe::new(url);
+                let description = probe.describe();
+                (Probe::Unix(probe), description)
+            }
             Kind::Listen => {
                 let probe = listen::ListenProbe::new(url);
                 let description = probe.describe();
@@ -331,6 +349,8 @@ impl Planner {
 pub(crate) enum Probe {
     Tcp(tcp::TcpProbe),
     Listen(listen::ListenProbe),
+    File(file::FileProbe),
+    Unix(file::UnixProbe),
     Http(http::HttpProbe),
     Postgres(Box<postgres::PostgresProbe>),
     Redis(redis::RedisProbe),
@@ -353,6 +373,8 @@ impl Check for Probe {
         match self {
             Probe::Tcp(p) => p.check().await,
             Probe::Listen(p) => p.check().await,
+            Probe::File(p) => p.check().await,
+            Probe::Unix(p) => p.check().await,
             Probe::Http(p) => p.check(budget).await,
             Probe::Postgres(p) => p.check(budget).await,
             Probe::Redis(p) => p.check().await,

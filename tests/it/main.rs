@@ -2,6 +2,7 @@
 
 mod clickhouse;
 mod faults;
+mod files;
 mod hardening;
 mod http;
 mod inputs;

@@ -1,0 +1,131 @@
+//! File and Unix socket targets, and --run-anyway, against real files,
+//! FIFOs and sockets.
+
+use std::os::unix::net::UnixListener;
+use std::time::Duration;
+
+use crate::support::{finish, free_port, readygate, run, spawn, usage_error};
+
+#[test]
+fn a_file_that_appears_and_fills_is_waited_for() {
+    let mut row = crate::record::row(
+        "Files",
+        "a file created 0.5 s after the gate starts, then written with the text waited for",
+        "not ready while missing or without the text (never reading a FIFO); ready once it holds it",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state");
+    let url = format!("file://{}?contains=migrated", path.display());
+    let gate = spawn(readygate().args([&url, "--timeout", "10s"]));
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&path, "starting\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::fs::write(&path, "starting\nmigrated\n").unwrap();
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    // One look at each state.
+    let missing =
+        run(readygate().args(["--once", &format!("file://{}/nope", dir.path().display())]));
+    assert!(
+        missing.stderr.contains("does not exist yet"),
+        "{}",
+        missing.stderr
+    );
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let ran = run(readygate().args(["--once", &format!("file://{}?non_empty", empty.display())]));
+    assert!(ran.stderr.contains("is empty"), "{}", ran.stderr);
+    let ran = run(readygate().args([
+        "--once",
+        &format!("file://{}?contains=done", path.display()),
+    ]));
+    assert!(
+        ran.stderr.contains("does not contain \"done\""),
+        "{}",
+        ran.stderr
+    );
+    // A FIFO is never read: no writer would make a read hang for ever.
+    let fifo = dir.path().join("fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let ran = run(readygate().args(["--once", &format!("file://{}?contains=x", fifo.display())]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is not a regular file"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.elapsed < Duration::from_secs(3), "{:?}", ran.elapsed);
+    row.saw("exit 0 once 'migrated' was written; 'does not exist yet', 'is empty', 'does not contain', a FIFO 'is not a regular file' at once");
+}
+
+#[test]
+fn a_unix_socket_must_accept() {
+    let mut row = crate::record::row(
+        "Files",
+        "a Unix socket: missing, stale (the file without a listener), then listening",
+        "not ready with a reason for each; ready once a connection is accepted",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.sock");
+    let url = format!("unix://{}", path.display());
+    let ran = run(readygate().args(["--once", &url]));
+    assert!(ran.stderr.contains("no socket at"), "{}", ran.stderr);
+    drop(UnixListener::bind(&path).unwrap());
+    let ran = run(readygate().args(["--once", &url]));
+    assert!(ran.stderr.contains("nothing accepts on"), "{}", ran.stderr);
+    std::fs::remove_file(&path).unwrap();
+    let _listener = UnixListener::bind(&path).unwrap();
+    let ran = run(readygate().args(["--once", &url]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    row.saw("'no socket', 'nothing accepts' (stale), then ready");
+}
+
+#[test]
+fn run_anyway_runs_the_command_after_the_deadline() {
+    let mut row = crate::record::row(
+        "Process",
+        "--run-anyway with a dependency that never comes up",
+        "the summary says what is not ready, then the command runs and its exit code is returned",
+    );
+    let closed = format!("tcp://127.0.0.1:{}", free_port());
+    let ran = run(readygate().args([
+        &closed,
+        "--timeout",
+        "300ms",
+        "--run-anyway",
+        "--",
+        "sh",
+        "-c",
+        "echo the app runs; exit 7",
+    ]));
+    assert_eq!(ran.code, Some(7), "{}", ran.stderr);
+    assert!(ran.stdout.contains("the app runs"), "{}", ran.stdout);
+    assert!(ran.stderr.contains("not ready: "), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("NOT READY: running sh anyway"),
+        "{}",
+        ran.stderr
+    );
+    // Without a command it means nothing.
+    let ran = run(readygate().args([&closed, "--run-anyway"]));
+    usage_error(&ran, "--run-anyway without a command", "--run-anyway");
+    row.saw("exit 7 from the command after 'not ready' and 'NOT READY: running sh anyway'");
+}
+
+#[test]
+fn bad_file_and_socket_targets_are_usage_errors() {
+    for (bad, culprit) in [
+        ("file://host/tmp/x", "three slashes"),
+        ("file:///tmp/x?colour=red", "unknown parameter"),
+        ("file:///tmp/x?contains=", "empty contains"),
+        ("unix:///run/a.sock?x=1", "only a path"),
+        ("file://", "absolute path"),
+    ] {
+        let ran = run(readygate().args(["--once", bad]));
+        usage_error(&ran, bad, culprit);
+    }
+}
