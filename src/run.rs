@@ -277,7 +277,9 @@ async fn once(
 fn finish_wait(outcome: Outcome, wait: Wait, total: usize, redactor: &Redactor) -> Finish {
     if !matches!(outcome, Outcome::Ready { .. }) || wait.command.is_empty() {
         let lines = report::summary(&outcome, total);
-        if !lines.is_empty() {
+        // With --run-anyway the app runs on: its own termination log, not
+        // a "gave up" the app outlived, is what Kubernetes should show.
+        if !lines.is_empty() && !wait.run_anyway {
             report::write_termination_log(
                 wait.termination_log.as_deref(),
                 &redactor.clean(&lines.join("\n")),
@@ -298,9 +300,13 @@ fn finish_wait(outcome: Outcome, wait: Wait, total: usize, redactor: &Redactor) 
         // The gate must never keep the app from starting for good: the
         // summary above said what is not ready; the app runs regardless.
         Outcome::TimedOut { .. } | Outcome::Permanent { .. } if wait.run_anyway => {
-            tracing::warn!(
-                "NOT READY: running {} anyway (--run-anyway); its exit code is returned",
-                wait.command[0].to_string_lossy()
+            // Printed even with -q: the hand-over must never go unsaid.
+            report::outside_line(
+                "WARN",
+                &format!(
+                    "readygate: NOT READY: running {} anyway (--run-anyway); its exit code is returned",
+                    wait.command[0].to_string_lossy()
+                ),
             );
             Finish::Exec(wait.command)
         }

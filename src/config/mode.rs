@@ -126,6 +126,9 @@ impl Mode {
         if run_anyway && command.is_empty() {
             return err(m.switch_origin(&RUN_ANYWAY), "runs the command after -- when the deadline passes; give one (readygate ... --run-anyway -- node worker.js)");
         }
+        if run_anyway && timeout.is_zero() && !fail_fast {
+            return err(m.switch_origin(&RUN_ANYWAY), "never applies with --timeout 0 (wait for ever) and no --fail-fast: give a deadline");
+        }
         let once = m.switch(&ONCE)?;
         let print = m.switch(&PRINT_CONFIG)?;
         let termination_log = m.value(&TERMINATION_LOG)?.map(|g| PathBuf::from(g.value));

@@ -253,6 +253,7 @@ impl Planner {
             .as_ref()
             .map_or_else(Vec::new, http::Planner::secrets);
         found.extend(self.s3.iter().flat_map(s3::Planner::secrets));
+        found.extend(self.tls.proxies.secrets());
         found
     }
 

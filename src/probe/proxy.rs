@@ -24,7 +24,7 @@ impl std::fmt::Display for Via {
         write!(
             f,
             "the proxy {} (from {})",
-            crate::secret::redact_url(&self.url).trim_end_matches('/'),
+            super::http::redact_url(&self.url).trim_end_matches('/'),
             self.var
         )
     }
@@ -56,9 +56,23 @@ fn parse(var: &'static str, raw: &str) -> Result<Via, ConfigError> {
         false => format!("http://{raw}"),
     };
     match Url::parse(&with_scheme) {
-        Ok(url) if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h") && url.has_host() => {
+        Ok(url) if url.scheme().starts_with("socks") => err(
+            var,
+            "names a SOCKS proxy, which readygate does not speak: give an HTTP proxy (http://host:port)",
+        ),
+        Ok(url)
+            if matches!(url.path(), "" | "/")
+                && url.query().is_none()
+                && url.fragment().is_none()
+                && url.has_host()
+                && matches!(url.scheme(), "http" | "https") =>
+        {
             Ok(Via { url, var })
         }
+        Ok(url) if matches!(url.scheme(), "http" | "https") => err(
+            var,
+            "has a path, query or fragment: a password holding / ? # or @ must be percent-encoded (%2F %3F %23 %40)",
+        ),
         _ => err(
             var,
             "is not a proxy URL; write it as http://host:port (user:password@ before the host when it asks for credentials)",
@@ -97,8 +111,11 @@ impl Proxies {
         };
         let no_proxy = first(env, &["no_proxy", "NO_PROXY"])
             .map(|(_, v)| {
-                v.split(',')
-                    .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
+                v.split(|c: char| c == ',' || c.is_whitespace())
+                    .map(|e| {
+                        let e = e.trim_start_matches("*.").trim_start_matches('.');
+                        e.trim_end_matches('.').to_ascii_lowercase()
+                    })
                     .filter(|e| !e.is_empty())
                     .collect()
             })
@@ -109,6 +126,18 @@ impl Proxies {
             no_proxy,
             invalid: None,
         })
+    }
+
+    /// The proxies' credentials (as written, decoded, and as the Basic
+    /// header carries them), for the redactor: a proxy's error page may
+    /// echo them.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut found = Vec::new();
+        for via in self.http.iter().chain(&self.https) {
+            found.extend(crate::secret::url_secrets(&via.url));
+            found.extend(super::http::credential_secrets(&via.url));
+        }
+        found
     }
 
     /// The proxy a request to `url` goes through, if any.
@@ -122,6 +151,7 @@ impl Proxies {
             .host_str()?
             .trim_start_matches('[')
             .trim_end_matches(']')
+            .trim_end_matches('.')
             .to_ascii_lowercase();
         (!self.no_proxy.iter().any(|entry| bypasses(entry, &host))).then_some(via)
     }
@@ -132,7 +162,13 @@ fn bypasses(entry: &str, host: &str) -> bool {
     if entry == "*" {
         return true;
     }
-    let entry = entry.split(':').next().unwrap_or(entry);
+    // `[::1]:8080`, `10.0.0.1:8080`, `host:8080`: the port is not
+    // compared (as in curl and reqwest); an IPv6 literal keeps its colons.
+    let entry = match entry.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None if entry.matches(':').count() == 1 => entry.split(':').next().unwrap_or(entry),
+        None => entry,
+    };
     if let Ok(ip) = host.parse::<IpAddr>() {
         return match entry.split_once('/') {
             Some((net, bits)) => in_cidr(ip, net, bits),
@@ -168,9 +204,12 @@ pub(crate) fn blame(via: Option<&Via>, mut e: NotReady) -> NotReady {
         || e.reason.starts_with("HTTP 407");
     if at_proxy {
         e.reason = format!("through {via}: {}", e.reason);
-        e.hint = Some(match e.reason.contains("407") || e.reason.contains("authorization required") {
-            true => format!("the proxy wants credentials: put them in {} as http://user:password@proxy:port", via.var),
-            false => "the request goes through the proxy: check that it is up and lets this host through, or add the host to NO_PROXY to reach it directly".to_string(),
+        let credentials = !via.url.username().is_empty() || via.url.password().is_some();
+        let refused = e.reason.contains("407") || e.reason.contains("authorization required");
+        e.hint = Some(match (refused, credentials) {
+            (true, true) => format!("the proxy rejected the credentials in {}: check them", via.var),
+            (true, false) => format!("the proxy wants credentials: put them in {} as http://user:password@proxy:port", via.var),
+            (false, _) => "the request goes through the proxy: check that it is up and lets this host through, or add the host to no_proxy/NO_PROXY to reach it directly".to_string(),
         });
     } else if e.class == Class::Response
         && matches!(
@@ -230,6 +269,37 @@ mod tests {
         let all =
             Proxies::try_read(&env(&[("ALL_PROXY", "http://p:1"), ("no_proxy", "*")])).unwrap();
         assert!(all.for_url(&Url::parse("https://x/").unwrap()).is_none());
+        assert!(Proxies::read(&env(&[("HTTPS_PROXY", "socks5://p:1080")]))
+            .usable()
+            .is_err());
+        assert!(
+            Proxies::read(&env(&[("HTTPS_PROXY", "http://user:pa/ss@p:1")]))
+                .usable()
+                .is_err()
+        );
+        let six = Proxies::try_read(&env(&[
+            ("HTTPS_PROXY", "http://p:1"),
+            (
+                "NO_PROXY",
+                "::1 [fe80::1]:8080 fd00::/8 *.example.com svc.cluster.local.",
+            ),
+        ]))
+        .unwrap();
+        for direct in [
+            "https://[::1]/",
+            "https://[fe80::1]/",
+            "https://[fd00::5]/",
+            "https://a.example.com/",
+            "https://web.ns.svc.cluster.local./",
+        ] {
+            assert!(
+                six.for_url(&Url::parse(direct).unwrap()).is_none(),
+                "{direct}"
+            );
+        }
+        assert!(six
+            .for_url(&Url::parse("https://[fe80::2]/").unwrap())
+            .is_some());
         assert!(Proxies::read(&env(&[("HTTPS_PROXY", "ftp://p")]))
             .usable()
             .is_err());

@@ -44,6 +44,11 @@ fn a_file_that_appears_and_fills_is_waited_for() {
         "{}",
         ran.stderr
     );
+    // A + is a plus, not a space.
+    std::fs::write(dir.path().join("lang"), "written in C++\n").unwrap();
+    let lang = format!("file://{}/lang?contains=C++", dir.path().display());
+    let ran = run(readygate().args(["--once", &lang]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     // A FIFO is never read: no writer would make a read hang for ever.
     let fifo = dir.path().join("fifo");
     assert!(std::process::Command::new("mkfifo")
@@ -78,6 +83,14 @@ fn a_unix_socket_must_accept() {
     let ran = run(readygate().args(["--once", &url]));
     assert!(ran.stderr.contains("nothing accepts on"), "{}", ran.stderr);
     std::fs::remove_file(&path).unwrap();
+    // A regular file where the socket should be; a path no socket can have.
+    std::fs::write(&path, "").unwrap();
+    let ran = run(readygate().args(["--once", &url]));
+    assert!(ran.stderr.contains("is not a socket"), "{}", ran.stderr);
+    std::fs::remove_file(&path).unwrap();
+    let long = format!("unix:///{}", "a".repeat(120));
+    let ran = run(readygate().args(["--once", &long]));
+    usage_error(&ran, "a 121-byte socket path", "107 bytes");
     let _listener = UnixListener::bind(&path).unwrap();
     let ran = run(readygate().args(["--once", &url]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);

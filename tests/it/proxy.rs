@@ -14,6 +14,12 @@ class P(http.server.BaseHTTPRequestHandler):
     def do_CONNECT(self):
         self.send_response(407); self.send_header("Proxy-Authenticate", "Basic"); self.end_headers()
     def do_GET(self):
+        if "echo" in self.path:
+            # A proxy's error page that echoes what the client sent.
+            body = ("denied for " + str(self.headers.get("Proxy-Authorization"))).encode()
+            self.send_response(407); self.send_header("Content-Length", str(len(body))); self.end_headers()
+            self.wfile.write(body)
+            return
         print("GET", self.path, flush=True)
         with urllib.request.urlopen(self.path) as r:
             body = r.read()
@@ -135,4 +141,55 @@ fn a_proxy_variable_that_is_no_url_is_a_usage_error() {
         .env("HTTPS_PROXY", "ftp://proxy")
         .args(["--once", "https://api.example.com/health"]));
     usage_error(&ran, "HTTPS_PROXY=ftp://proxy", "HTTPS_PROXY");
+}
+
+#[test]
+fn proxy_credentials_are_never_printed() {
+    let mut row = crate::record::row(
+        "Secrets",
+        "a proxy whose 407 page echoes the Proxy-Authorization header; a proxy user name that is a token",
+        "neither the password, nor its Basic form, nor a token user name is printed",
+    );
+    let port = free_port();
+    let _proxy = Proxy::start(port);
+    let web = HttpStub::start(200, "ok");
+    let ran = run(readygate()
+        .env(
+            "HTTP_PROXY",
+            format!("http://ops:pr0xy-Secret-9@127.0.0.1:{port}"),
+        )
+        .args(["--once", &web.url("/echo")]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(ran.stderr.contains("HTTP 407"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("rejected the credentials"),
+        "{}",
+        ran.stderr
+    );
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode("ops:pr0xy-Secret-9");
+    for secret in ["pr0xy-Secret-9", basic.as_str()] {
+        assert!(!ran.stderr.contains(secret), "{secret} in {}", ran.stderr);
+    }
+    let down = free_port();
+    let ran = run(readygate()
+        .env(
+            "HTTPS_PROXY",
+            format!("http://APIKEY0123456789@127.0.0.1:{down}"),
+        )
+        .args(["--once", "https://api.example.com/h"]));
+    assert!(!ran.stderr.contains("APIKEY0123456789"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("http://***@127.0.0.1"),
+        "{}",
+        ran.stderr
+    );
+    for bad in ["socks5://127.0.0.1:1080", "http://user:pa/ss@proxy:3128"] {
+        let ran = run(readygate()
+            .env("HTTPS_PROXY", bad)
+            .args(["--once", "https://api.example.com/h"]));
+        usage_error(&ran, bad, "HTTPS_PROXY");
+        assert!(!ran.stderr.contains("pa/ss"), "{}", ran.stderr);
+    }
+    row.saw("407 page echoing the header: password and Basic value masked; a token user name masked; SOCKS and an unencoded / refused with exit 2");
 }
