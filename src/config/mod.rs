@@ -48,6 +48,13 @@ const ATTEMPT_TIMEOUT: Opt = Opt {
     takes: Takes::Value("DURATION"),
     help: "Longest single attempt, clipped to what is left of --timeout [default: 5s]",
 };
+const UNTIL_DOWN: Opt = Opt {
+    flag: Some("--until-down"),
+    short: None,
+    var: "READYGATE_UNTIL_DOWN",
+    takes: Takes::Switch,
+    help: "Wait until every target is NOT ready (the old instance drained, the port released): a failing check, except no answer in time, counts as down",
+};
 const QUIET: Opt = Opt {
     flag: Some("--quiet"),
     short: Some('q'),
@@ -94,6 +101,7 @@ pub(crate) fn options() -> &'static [&'static Opt] {
             &mode::FAIL_FAST,
             &mode::RUN_ANYWAY,
             &mode::PRINT_CONFIG,
+            &UNTIL_DOWN,
             &QUIET,
             &LOG_FORMAT,
         ]);
@@ -197,7 +205,8 @@ impl Config {
         secrets.extend(planner.secrets());
         let redactor = Redactor::new(secrets);
         let conditions = Conditions::read(&m)?;
-        let plan = plan::plan(&planner, &redactor, targets, preset)?;
+        let until_down = m.switch(&UNTIL_DOWN)?;
+        let plan = plan::plan(&planner, &redactor, targets, preset, until_down)?;
         Ok(Config {
             plan,
             mode,

@@ -24,8 +24,13 @@ pub(crate) struct Planned {
 impl Planned {
     /// The target as the engine sees it.
     pub(crate) fn watched(self) -> Watched<Probe> {
+        // "X (down) is ready" reads right where "X is ready" would not.
+        let name = match self.probe {
+            Probe::UntilDown(_) => format!("{} (down)", self.target),
+            _ => self.target.to_string(),
+        };
         Watched {
-            name: self.target.to_string(),
+            name,
             kind: self.target.kind.label(),
             check: self.probe,
             hints: self.hints,
@@ -92,6 +97,30 @@ fn looks_like_host_port(raw: &str) -> bool {
 
 /// Builds every target's probe: the user's first, then the preset's.
 pub(super) fn plan(
+    planner: &Planner,
+    redactor: &Redactor,
+    targets: Vec<(Target, String)>,
+    preset: Option<Preset>,
+    until_down: bool,
+) -> Result<Vec<Planned>, ConfigError> {
+    let plan = plan_up(planner, redactor, targets, preset)?;
+    if !until_down {
+        return Ok(plan);
+    }
+    // Waiting for each to stop: the check inverted, its readiness hints moot.
+    Ok(plan
+        .into_iter()
+        .map(|p| Planned {
+            probe: Probe::UntilDown(Box::new(p.probe)),
+            description: format!("no longer ready (--until-down): {}", p.description),
+            hints: Hints::GENERIC,
+            ..p
+        })
+        .collect())
+}
+
+/// Every target's probe, as readiness checks.
+fn plan_up(
     planner: &Planner,
     redactor: &Redactor,
     targets: Vec<(Target, String)>,

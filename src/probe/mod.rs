@@ -350,6 +350,8 @@ impl Planner {
 pub(crate) enum Probe {
     Tcp(tcp::TcpProbe),
     Listen(listen::ListenProbe),
+    /// `--until-down`: ready when the wrapped check fails.
+    UntilDown(Box<Probe>),
     File(file::FileProbe),
     Unix(file::UnixProbe),
     Http(http::HttpProbe),
@@ -372,6 +374,16 @@ impl Probe {
 impl Check for Probe {
     async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         match self {
+            Probe::UntilDown(p) => until_down(p.check_kind(budget).await),
+            p => p.check_kind(budget).await,
+        }
+    }
+}
+
+impl Probe {
+    /// One attempt of the kind's own check (`--until-down` wraps it once).
+    async fn check_kind(&mut self, budget: Duration) -> Result<(), NotReady> {
+        match self {
             Probe::Tcp(p) => p.check().await,
             Probe::Listen(p) => p.check().await,
             Probe::File(p) => p.check().await,
@@ -381,13 +393,41 @@ impl Check for Probe {
             Probe::Redis(p) => p.check().await,
             Probe::ClickHouse(p) => p.check(budget).await,
             Probe::S3(p) => p.check(budget).await,
+            Probe::UntilDown(_) => Err(NotReady::new(
+                crate::not_ready::Class::BadCheck,
+                "--until-down cannot wrap itself",
+            )),
         }
+    }
+}
+
+/// `--until-down`: a check that fails for any reason but no answer in time
+/// means the dependency is down; one that passes, that it is still up. No
+/// answer says nothing either way, so it is not "down".
+fn until_down(result: Result<(), NotReady>) -> Result<(), NotReady> {
+    match result {
+        Ok(()) => Err(NotReady::new(
+            crate::not_ready::Class::Other,
+            "still up (--until-down waits for it to stop)",
+        )
+        .hint("the old instance has not stopped or drained yet")),
+        Err(e) if e.class == crate::not_ready::Class::Timeout => Err(e),
+        Err(_) => Ok(()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn until_down_inverts_all_but_no_answer() {
+        use crate::not_ready::Class;
+        assert!(until_down(Ok(())).is_err());
+        assert!(until_down(Err(NotReady::new(Class::Refused, "refused"))).is_ok());
+        assert!(until_down(Err(NotReady::new(Class::Response, "503"))).is_ok());
+        assert!(until_down(Err(NotReady::new(Class::Timeout, "slow"))).is_err());
+    }
 
     #[test]
     fn schemes_map_to_kinds() {

@@ -142,3 +142,44 @@ fn bad_file_and_socket_targets_are_usage_errors() {
         usage_error(&ran, bad, culprit);
     }
 }
+
+#[test]
+fn until_down_waits_for_a_port_to_be_released() {
+    let mut row = crate::record::row(
+        "Process",
+        "--until-down: an old instance still listening, released 1 s later; an HTTP health endpoint turning 503",
+        "not ready ('still up') while it answers; ready once the port is refused or the check fails",
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let target = format!("tcp://127.0.0.1:{port}");
+    let gate = spawn(readygate().args([
+        "--until-down",
+        &target,
+        "--progress-every",
+        "300ms",
+        "--timeout",
+        "10s",
+    ]));
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(listener);
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.contains("still up"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains(&format!("{target} (down) is ready")),
+        "{}",
+        ran.stderr
+    );
+    // An endpoint that answers 503 is down; one that answers 200 is not.
+    let web = crate::support::HttpStub::start(200, "ok");
+    let up = run(readygate().args(["--until-down", "--once", &web.url("/h")]));
+    assert_eq!(up.code, Some(1), "{}", up.stderr);
+    web.set(503, "draining");
+    let down = run(readygate().args(["--until-down", "--once", &web.url("/h")]));
+    assert_eq!(down.code, Some(0), "{}", down.stderr);
+    row.saw(format!(
+        "exit 0 {} ms after start, once the port was released; 503 counts as down",
+        ran.elapsed.as_millis()
+    ));
+}
