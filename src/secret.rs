@@ -180,6 +180,36 @@ fn spellings(secret: &str) -> Vec<String> {
     found
 }
 
+/// What a URL's credentials turn into on the wire, for the redactor: the
+/// `Basic` credential, and a user name given without a password, which is a
+/// token as often as not (`https://TOKEN@api/health`).
+pub(crate) fn credential_secrets(url: &Url) -> Vec<String> {
+    use base64::Engine as _;
+    let decode = crate::text::percent_decode;
+    if url.username().is_empty() && url.password().is_none() {
+        return Vec::new();
+    }
+    let user = decode(url.username());
+    let pair = format!("{user}:{}", decode(url.password().unwrap_or_default()));
+    let mut found = vec![base64::engine::general_purpose::STANDARD.encode(pair)];
+    if url.password().is_none() {
+        found.push(url.username().to_string());
+        found.push(user);
+    }
+    found
+}
+
+/// An HTTP URL as shown: redacted, and a user name that has no password
+/// masked too, since such a user name is a token as often as not.
+pub(crate) fn redact_http_url(url: &Url) -> String {
+    if url.username().is_empty() || url.password().is_some() {
+        return redact_url(url);
+    }
+    let mut masked = url.clone();
+    let _ = masked.set_username("***");
+    redact_url(&masked)
+}
+
 /// Blanks known secret strings out of free text.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Redactor {

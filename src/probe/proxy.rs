@@ -24,7 +24,7 @@ impl std::fmt::Display for Via {
         write!(
             f,
             "the proxy {} (from {})",
-            super::http::redact_url(&self.url).trim_end_matches('/'),
+            crate::secret::redact_http_url(&self.url).trim_end_matches('/'),
             self.var
         )
     }
@@ -135,7 +135,7 @@ impl Proxies {
         let mut found = Vec::new();
         for via in self.http.iter().chain(&self.https) {
             found.extend(crate::secret::url_secrets(&via.url));
-            found.extend(super::http::credential_secrets(&via.url));
+            found.extend(crate::secret::credential_secrets(&via.url));
         }
         found
     }

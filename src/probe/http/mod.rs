@@ -63,35 +63,7 @@ pub(crate) const OPTIONS: &[&Opt] = &[&EXPECT_VERSION, &STATUS, &JSON, &BODY, &H
 
 const KINDS: &str = "http(s)://";
 
-/// What a URL's credentials turn into on the wire, for the redactor: the
-/// `Basic` credential, and a user name given without a password, which is a
-/// token as often as not (`https://TOKEN@api/health`).
-pub(crate) fn credential_secrets(url: &Url) -> Vec<String> {
-    use base64::Engine as _;
-    let decode = crate::text::percent_decode;
-    if url.username().is_empty() && url.password().is_none() {
-        return Vec::new();
-    }
-    let user = decode(url.username());
-    let pair = format!("{user}:{}", decode(url.password().unwrap_or_default()));
-    let mut found = vec![base64::engine::general_purpose::STANDARD.encode(pair)];
-    if url.password().is_none() {
-        found.push(url.username().to_string());
-        found.push(user);
-    }
-    found
-}
-
-/// An HTTP URL as shown: redacted, and a user name that has no password
-/// masked too, since such a user name is a token as often as not.
-pub(crate) fn redact_url(url: &Url) -> String {
-    if url.username().is_empty() || url.password().is_some() {
-        return crate::secret::redact_url(url);
-    }
-    let mut masked = url.clone();
-    let _ = masked.set_username("***");
-    crate::secret::redact_url(&masked)
-}
+pub(crate) use crate::secret::{credential_secrets, redact_http_url as redact_url};
 
 /// What a preset adds to one of its HTTP targets.
 #[derive(Clone, Debug, Default)]
