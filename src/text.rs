@@ -16,6 +16,18 @@ pub(crate) fn shorten_to(text: &str, max: usize) -> String {
     format!("{head}...")
 }
 
+/// Text a server or a file wrote, for one output line: control characters
+/// (a newline, an escape sequence) shown as `\u{..}`, so it cannot forge or
+/// break a line.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_unicode().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// Error texts from libraries can span lines; output is one line each.
 pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")

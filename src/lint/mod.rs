@@ -17,6 +17,7 @@ use clap::{Arg, ArgAction, Command};
 
 use crate::exit;
 use crate::secret::{self, Redactor};
+use crate::text::printable;
 use model::{Value, Workload};
 use rules::Severity;
 
@@ -215,10 +216,7 @@ fn redact(findings: &mut [rules::Finding], workloads: &[Workload]) {
     // its secrets, which keeps the work linear in the input.
     let web_workloads: Vec<&Workload> = workloads
         .iter()
-        .filter(|w| {
-            w.all_containers()
-                .any(|c| repository_is(&c.image, "langfuse/langfuse"))
-        })
+        .filter(|w| w.all_containers().any(|c| rules::is_web_image(&c.image)))
         .collect();
     let web_names = public_names(&web_workloads);
     let web_secrets: Vec<String> = web_workloads.iter().flat_map(|w| secrets(w)).collect();
@@ -244,17 +242,6 @@ fn redact(findings: &mut [rules::Finding], workloads: &[Workload]) {
             *c = printable(&redactor.clean(c));
         }
     }
-}
-
-/// Text for one output line: control characters (newlines, escapes) shown
-/// as `\u{..}`, so a name cannot forge or break a line.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c.is_control() {
-            true => c.escape_unicode().to_string(),
-            false => c.to_string(),
-        })
-        .collect()
 }
 
 /// Reads one input, at most [`MAX_INPUT`] bytes; `-` is standard input.
@@ -293,17 +280,6 @@ fn public_names(workloads: &[&Workload]) -> String {
         }
     }
     names
-}
-
-/// Whether an image's repository ends in `owner/name` (any registry, tag
-/// or digest).
-fn repository_is(image: &str, repo: &str) -> bool {
-    let no_digest = image.split('@').next().unwrap_or(image);
-    let no_tag = match no_digest.rsplit_once(':') {
-        Some((r, tag)) if !tag.contains('/') => r,
-        _ => no_digest,
-    };
-    no_tag == repo || no_tag.ends_with(&format!("/{repo}"))
 }
 
 /// Values of one workload that must not be printed: secret-looking

@@ -97,16 +97,7 @@ fn path_of(url: &Url) -> PathBuf {
 
 /// A path as a message shows it: control characters escaped, shortened.
 fn shown(path: &Path) -> String {
-    let text: String = path
-        .display()
-        .to_string()
-        .chars()
-        .map(|c| match c.is_control() {
-            true => c.escape_unicode().to_string(),
-            false => c.to_string(),
-        })
-        .collect();
-    shorten_to(&text, 200)
+    shorten_to(&crate::text::printable(&path.display().to_string()), 200)
 }
 
 pub(crate) struct FileProbe {

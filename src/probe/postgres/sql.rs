@@ -223,13 +223,7 @@ pub(super) fn progress(req: &Requirements, status: &Status, asked: bool) -> Opti
 /// characters (a newline, an escape sequence) shown escaped, at most 255
 /// characters (Prisma's column); redaction happens later, on whole lines.
 fn printable(text: &str) -> String {
-    text.chars()
-        .take(255)
-        .map(|c| match c.is_control() {
-            true => c.escape_unicode().to_string(),
-            false => c.to_string(),
-        })
-        .collect()
+    crate::text::printable(&text.chars().take(255).collect::<String>())
 }
 
 pub(super) fn judge_prisma(req: &Requirements, p: &Prisma) -> Result<(), NotReady> {
