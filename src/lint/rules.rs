@@ -123,6 +123,11 @@ fn image_role(image: &str) -> Option<Role> {
     }
 }
 
+/// The Langfuse web image, any registry, tag or digest.
+pub(super) fn is_web_image(image: &str) -> bool {
+    image_role(image) == Some(Role::Web)
+}
+
 /// The image without tag and digest.
 fn repository(image: &str) -> &str {
     let no_digest = image.split('@').next().unwrap_or(image);
