@@ -234,14 +234,12 @@ impl ClickHouseProbe {
         })
     }
 
-    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        let via = self.via.clone();
-        self.check_direct(budget)
-            .await
-            .map_err(|e| super::proxy::blame(via.as_ref(), e))
+    /// The proxy its requests go through.
+    pub(crate) fn via(&self) -> Option<&super::proxy::Via> {
+        self.via.as_ref()
     }
 
-    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         if !self.req.clusters.is_empty() {
             self.check_clusters(budget).await?;
         }

@@ -381,8 +381,26 @@ impl Check for Probe {
 }
 
 impl Probe {
-    /// One attempt of the kind's own check (`--until-down` wraps it once).
+    /// The proxy the kinds that speak HTTP send through, if any.
+    fn via(&self) -> Option<proxy::Via> {
+        match self {
+            Probe::Http(p) => p.via().cloned(),
+            Probe::ClickHouse(p) => p.via().cloned(),
+            Probe::S3(p) => p.via().cloned(),
+            _ => None,
+        }
+    }
+
+    /// One attempt of the kind's own check (`--until-down` wraps it once);
+    /// a failure at a proxy is blamed on the proxy.
     async fn check_kind(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let via = self.via();
+        self.check_leaf(budget)
+            .await
+            .map_err(|e| proxy::blame(via.as_ref(), e))
+    }
+
+    async fn check_leaf(&mut self, budget: Duration) -> Result<(), NotReady> {
         match self {
             Probe::Tcp(p) => p.check().await,
             Probe::Listen(p) => p.check().await,

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::expect::{same_version, Expect};
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
-use crate::probe::proxy::{self, Via};
+use crate::probe::proxy::Via;
 use crate::secret::Redactor;
 use crate::text::{error_chain, excerpt};
 
@@ -59,14 +59,12 @@ impl HttpProbe {
         }
     }
 
-    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        let via = self.via.clone();
-        self.check_direct(budget)
-            .await
-            .map_err(|e| proxy::blame(via.as_ref(), e))
+    /// The proxy its requests go through.
+    pub(crate) fn via(&self) -> Option<&Via> {
+        self.via.as_ref()
     }
 
-    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         let send = || {
             let mut request = self.client.get(self.url.clone()).timeout(budget);
             if let Some((user, password)) = &self.basic {

@@ -24,14 +24,12 @@ pub(crate) struct S3Probe {
 }
 
 impl S3Probe {
-    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        let via = self.via.clone();
-        self.check_direct(budget)
-            .await
-            .map_err(|e| crate::probe::proxy::blame(via.as_ref(), e))
+    /// The proxy its requests go through.
+    pub(crate) fn via(&self) -> Option<&crate::probe::proxy::Via> {
+        self.via.as_ref()
     }
 
-    async fn check_direct(&mut self, budget: Duration) -> Result<(), NotReady> {
+    pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
         let what = self.what();
         let response = self.send(Method::HEAD, "", budget).await?;
         let status = response.status();
