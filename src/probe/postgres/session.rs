@@ -212,10 +212,12 @@ impl PostgresProbe {
     /// `--sql`; `crowded` decides whether the connection is kept.
     async fn judge(&self, session: &mut Session, status: Status, crowded: bool) -> Attempt {
         // "Table missing" says little while a migration runs: say where it stands.
-        let progress = sql::progress(&self.req, &status, !session.was_ready);
-        let fail = move |mut e: NotReady| {
-            if let (Class::Schema, Some(progress)) = (e.class, &progress) {
-                e.reason = format!("{} ({progress})", e.reason);
+        let asked = !session.was_ready;
+        let fail = |mut e: NotReady| {
+            if e.class == Class::Schema {
+                if let Some(progress) = sql::progress(&self.req, &status, asked) {
+                    e.reason = format!("{} ({progress})", e.reason);
+                }
             }
             Attempt {
                 result: Err(NotReady { crowded, ..e }),
