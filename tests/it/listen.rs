@@ -32,10 +32,16 @@ sys.exit(subprocess.run(sys.argv[2:]).returncode)
 
 /// readygate with `args`, in a new network namespace where `specs` listen.
 fn in_namespace(specs: &str, args: &[&str]) -> Ran {
+    in_namespace_with(&[], specs, args)
+}
+
+/// The same, with these variables in readygate's environment.
+fn in_namespace_with(env: &[(&str, &str)], specs: &str, args: &[&str]) -> Ran {
     let gate = readygate();
     let mut cmd = Command::new("unshare");
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
         .args([
             "--net",
             "--",
@@ -125,27 +131,18 @@ fn nothing_listening_and_another_port_are_told_apart() {
 
 #[test]
 fn the_langfuse_preset_explains_the_web_image() {
-    let gate = readygate();
-    let mut cmd = Command::new("unshare");
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("DATABASE_URL", "postgres://u:pw@127.0.0.1:1/db")
-        .env("CLICKHOUSE_URL", "http://127.0.0.1:1")
-        .env("CLICKHOUSE_USER", "u")
-        .env("CLICKHOUSE_PASSWORD", "pw")
-        .env("REDIS_CONNECTION_STRING", "redis://127.0.0.1:1")
-        .env("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "events")
-        .args([
-            "--net",
-            "--",
-            "sh",
-            "-c",
-            "ip link set lo up && exec \"$@\"",
-            "sh",
-        ])
-        .args(["python3", "-c", IN_NAMESPACE, "0.0.0.0:3000"])
-        .arg(gate.get_program())
-        .args([
+    let env = [
+        ("DATABASE_URL", "postgres://u:pw@127.0.0.1:1/db"),
+        ("CLICKHOUSE_URL", "http://127.0.0.1:1"),
+        ("CLICKHOUSE_USER", "u"),
+        ("CLICKHOUSE_PASSWORD", "pw"),
+        ("REDIS_CONNECTION_STRING", "redis://127.0.0.1:1"),
+        ("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "events"),
+    ];
+    let ran = in_namespace_with(
+        &env,
+        "0.0.0.0:3000",
+        &[
             "--once",
             "listen://:3030",
             "--preset",
@@ -154,8 +151,8 @@ fn the_langfuse_preset_explains_the_web_image() {
             "http://127.0.0.1:3000",
             "--expect-version",
             "4.16.0",
-        ]);
-    let ran = run(&mut cmd);
+        ],
+    );
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     let line = ran
         .stderr

@@ -339,25 +339,32 @@ impl Postgres {
             .status();
     }
 
+    /// `psql` as the app role over TCP, to `db`, with a clean environment.
+    fn app_psql(&self, db: &str) -> Command {
+        let mut cmd = Command::new("psql");
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PGPASSWORD", APP_PASSWORD)
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                APP_USER,
+                "-d",
+                db,
+            ]);
+        cmd
+    }
+
     /// Holds `n` idle connections as the app role (each a `psql` sleeping in
     /// a query) until dropped. A superuser check can briefly take a normal
     /// slot, so a holder refused for that is started again.
     pub fn hold_connections(&self, n: usize) -> Holders {
         let spawn = || {
-            Command::new("psql")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    APP_USER,
-                    "-d",
-                    "app",
-                    "-c",
-                    "SELECT pg_sleep(60)",
-                ])
-                .env("PGPASSWORD", APP_PASSWORD)
+            self.app_psql("app")
+                .args(["-c", "SELECT pg_sleep(60)"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -389,20 +396,8 @@ impl Postgres {
 
     /// The same, in another database of the cluster.
     pub fn app_session_in(&self, db: &str) -> AppSession {
-        let mut child = Command::new("psql")
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PGPASSWORD", APP_PASSWORD)
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                APP_USER,
-                "-d",
-                db,
-            ])
+        let mut child = self
+            .app_psql(db)
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
