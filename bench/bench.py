@@ -67,7 +67,8 @@ def main():
     pg = web = None
     try:
         pg, web = Postgres(), Web()
-        kinds = {"tcp": measure.TcpKind(), "http": measure.HttpKind(web), "table": measure.TableKind(pg, "bench"),
+        kinds = {"tcp": measure.TcpKind(), "http": measure.HttpKind(web), "httpup": measure.HttpUpKind(),
+                 "table": measure.TableKind(pg, "bench"),
                  "prisma": measure.PrismaKind(pg, "bench_prisma"), "pgconn": measure.PgConnKind(pg)}
         if "lag" in sections:
             results["lag"] = {}
@@ -83,7 +84,7 @@ def main():
                 results["exit"][k] = measure.ready_exit(kinds[k], tools, RUNS)
         if "late" in sections:
             results["late"] = {}
-            for group in (["tcp", "http"], ["table", "prisma", "pgconn"]):
+            for group in (["tcp", "http", "httpup"], ["table", "prisma", "pgconn"]):
                 specs = [(kinds[k], t, LATE_GATES if t.readygate else LATE_PEERS) for k in group
                          for t in peers.tools(k, blind=False)]
                 log(f"long wait, {'+'.join(group)}: {sum(n for _, _, n in specs)} processes at once, "

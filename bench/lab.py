@@ -130,9 +130,10 @@ class Postgres:
 
 
 class Web:
-    """An HTTP server whose paths answer 503 until marked ready; counts requests (GET and HEAD)."""
+    """An HTTP server whose paths answer 503 until marked ready (or 200 from the start with
+    always_ready); counts requests (GET and HEAD)."""
 
-    def __init__(self):
+    def __init__(self, port=0, always_ready=False):
         self.ready = set()
         self.hits = {}
         web = self
@@ -143,7 +144,7 @@ class Web:
             def answer(self, body_too):
                 with _LOCK:
                     web.hits[self.path] = web.hits.get(self.path, 0) + 1
-                ok = self.path in web.ready
+                ok = always_ready or self.path in web.ready
                 body = b'{"status":"OK","version":"3.225.4"}' if ok else b'{"status":"starting"}'
                 self.send_response(200 if ok else 503)
                 self.send_header("Content-Type", "application/json")
@@ -168,12 +169,16 @@ class Web:
             def handle_error(self, request, client_address):
                 pass  # clients that hang up mid-request (wait-port does) are not news
 
-        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server = Server(("127.0.0.1", port), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Listener:

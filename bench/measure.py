@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 
-from lab import (Listener, Postgres, Proc, Proxy, children, closed_port, cpu_ticks, kill_sessions, sample_while)
+from lab import (Listener, Postgres, Proc, Proxy, Web, children, closed_port, cpu_ticks, kill_sessions, sample_while)
 from peers import PSQL
 
 LAG_TIMEOUT = 20.0  # a tool that has not exited this long after "ready" is killed and counted as failed
@@ -89,6 +89,25 @@ class HttpKind:
 
     def close(self):
         pass
+
+
+class HttpUpKind(TcpKind):
+    """An HTTP server that is not there yet, then starts listening and answers 200 at once
+    (a web container whose server starts after its migrations)."""
+    name = "httpup"
+
+    def target(self, db=None):
+        port = closed_port()
+        return {"PORT": port, "HTTP_PATH": "/health", "HTTP_URL": f"http://127.0.0.1:{port}/health", "_load": False}
+
+    def make_ready(self, t):
+        at = time.monotonic()
+        t["_web"] = Web(port=t["PORT"], always_ready=True)
+        return at
+
+    def release(self, t):
+        if "_web" in t:
+            t.pop("_web").close()
 
 
 class _SessionKind:
@@ -302,7 +321,7 @@ def load(specs, pg, web, seconds):
         if db:
             r.xacts = (pg.xacts(db) - before[db]) / r.seconds
             r.connections = pg.connections(db) - conns_before[db]
-        if "HTTP_PATH" in t:
+        if "HTTP_PATH" in t and t.get("_load", True):
             r.http = web.hits.get(t["HTTP_PATH"], 0) / r.seconds
         out[tool.key] = r
     return out

@@ -46,6 +46,7 @@ PROGRAMS = {"readygate": GATE, "wait-on": WAIT_ON, "wait-port": WAIT_PORT, "wait
 KINDS = {
     "tcp": "TCP: a port opens",
     "http": "HTTP: an endpoint flips from 503 to 200",
+    "httpup": "HTTP: the server starts listening, answering 200",
     "table": "PostgreSQL: a table is created",
     "prisma": "PostgreSQL: a Prisma migration finishes (readygate only)",
     "pgconn": "PostgreSQL: the server starts accepting connections",
@@ -124,6 +125,12 @@ TOOLS = [
     Tool("http", "wait-on", "100 ms", ["wait-on", "-i", "100", "$HTTP_URL"]),
     Tool("http", "wait-port", "default, 1 s", ["wait-port", "$HTTP_URL"], default=True),
     _wait_port_api("http", "protocol:'http',path:'$HTTP_PATH',"),
+
+    _gate("httpup", "$HTTP_URL"),
+    Tool("httpup", "wait-on", "default, 250 ms", ["wait-on", "$HTTP_URL"], default=True),
+    Tool("httpup", "wait-on", "100 ms", ["wait-on", "-i", "100", "$HTTP_URL"]),
+    Tool("httpup", "wait-port", "default, 1 s", ["wait-port", "$HTTP_URL"], default=True),
+    _wait_port_api("httpup", "protocol:'http',path:'$HTTP_PATH',"),
 
     _gate("table", "$URL", "--table", "$TABLE"),
     _loop("table", "psql", PSQL_TABLE, "1"),

@@ -74,6 +74,20 @@ def _tools(kind, outcomes):
     return [t for t in peers.TOOLS if t.kind == kind and t.key in outcomes]
 
 
+# Kinds whose every attempt costs the other side an answer: after the first
+# seconds readygate asks them at most twice a second (the load targets), so at
+# long waits a peer polling faster can see them sooner.
+GENTLE = {
+    "http": "an endpoint that answers 503 is asked at most twice a second after the first 10 s "
+            "(the load target below), where wait-on's fixed 250 ms asks 4 times; "
+            "`--interval 250ms` makes readygate ask as often. A server that is not listening yet costs "
+            "nothing to ask, and is asked every 80 ms at any wait length: see the next table",
+    "table": "every attempt is a query on the server",
+    "prisma": "every attempt is a query on the server",
+    "pgconn": "every attempt is a login on the server",
+}
+
+
 def _lag_section(rep, data, late=False):
     r = rep.r
     for kind, label in peers.KINDS.items():
@@ -118,13 +132,19 @@ def _lag_section(rep, data, late=False):
                 notes.append(f"- {t.label} exited before ready in {s.early} runs: a false ready.")
             if s.errors:
                 notes.append(f"- {t.label} failed {s.failed} times: {'; '.join(s.errors[:2])}")
+        defaults = [t for t in tools if t.default and not t.blind and not t.readygate and stats[t.key].summary]
+        if defaults and g.summary:
+            fastest = min(defaults, key=lambda t: stats[t.key].median)
+            shown = (f"readygate {_ms(g.median)} ms; fastest peer at its defaults: {fastest.label} "
+                     f"{_ms(stats[fastest.key].median)} ms")
+            if not late:
+                rep.target(f"no peer faster at its defaults, {kind}", shown, stats[fastest.key].median >= g.median)
+            elif kind in GENTLE:
+                notes.append(f"- Not a target, by design: {GENTLE[kind]} ({shown}.)")
+            else:
+                rep.target(f"no peer faster at its defaults, ready after {r['late_after']:.0f} s, {kind}", shown,
+                           stats[fastest.key].median >= g.median)
         if not late:
-            defaults = [t for t in tools if t.default and not t.blind and not t.readygate and stats[t.key].summary]
-            if defaults and g.summary:
-                fastest = min(defaults, key=lambda t: stats[t.key].median)
-                rep.target(f"no peer faster at its defaults, {kind}",
-                           f"readygate {_ms(g.median)} ms; fastest peer at its defaults: {fastest.label} "
-                           f"{_ms(stats[fastest.key].median)} ms", stats[fastest.key].median >= g.median)
             quicker = [t for t in tools if not t.readygate and not t.default and not t.blind and stats[t.key].summary
                        and g.summary and stats[t.key].median < g.median]
             for t in quicker:
@@ -289,7 +309,11 @@ def render(r, sections):
               f"All configurations of a group (TCP and HTTP; then the PostgreSQL kinds) at once: {r['late_gates']} "
               f"readygate processes per kind, {r['late_peers']} of every other configuration, each with its own port, "
               f"path, table or migration, each made ready {r['late_after']:.0f} s (+0-1 s) after its own start. "
-              "Tools that cannot see the condition are left out here. Times in ms.", "")
+              "Tools that cannot see the condition are left out here. Times in ms.", "",
+              "What a waiting gate costs the other side decides how often readygate asks after the first seconds: "
+              "a connect that nothing accepts (a closed port, an HTTP server not listening yet) costs nothing, "
+              "and is retried every 80 ms at any wait length (12.5 refused connects a second); an answer (an HTTP "
+              "503, a query) slows down to at most 2 a second, measured under \"Load\" below.", "")
         _lag_section(b, r["late"], late=True)
     if "exit" in sections:
         b.add(f"## Ready exit: everything already ready, start to exit 0 ({r['runs']} runs each)", "",

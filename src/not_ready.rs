@@ -106,6 +106,10 @@ pub(crate) struct NotReady {
     pub(crate) hint: Option<String>,
     /// The server is short of connection slots: retry later than usual.
     pub(crate) crowded: bool,
+    /// Asking again costs the other side nothing measurable (nothing
+    /// listened, or the answer came from our own file system): retry at the
+    /// fast interval however long the wait.
+    pub(crate) cheap: bool,
 }
 
 impl NotReady {
@@ -115,6 +119,7 @@ impl NotReady {
             reason: one_line(&reason.into()),
             hint: None,
             crowded: false,
+            cheap: false,
         }
     }
 

@@ -220,12 +220,10 @@ impl Watch {
                 Err(e) if e.class == Class::Timeout && budget < self.opts.attempt_timeout => return,
                 Err(e) => e,
             };
-            let delay = self.opts.schedule.delay(
-                began - self.start,
-                err.class,
-                err.crowded,
-                seed.wrapping_add(round << 32),
-            );
+            let delay =
+                self.opts
+                    .schedule
+                    .delay(began - self.start, &err, seed.wrapping_add(round << 32));
             if self.events.send(Event::NotReady(self.index, err)).is_err() {
                 return;
             }

@@ -23,7 +23,7 @@ impl Config {
             );
         }
         let interval = match self.schedule {
-            Schedule::Adaptive => "adaptive (80ms for 2s, slowing to 900ms by 10s)".to_string(),
+            Schedule::Adaptive => "adaptive (80ms for 2s, slowing to 900ms by 10s; 80ms throughout while nothing listens, or for files and sockets)".to_string(),
             Schedule::Fixed(d) => show(d),
         };
         match self.mode.running() {

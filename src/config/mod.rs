@@ -39,7 +39,7 @@ const INTERVAL: Opt = Opt {
     short: None,
     var: "READYGATE_INTERVAL",
     takes: Takes::Value("DURATION"),
-    help: "Fixed time between attempts [default: adaptive: 80ms for 2s, slowing to 900ms by 10s]",
+    help: "Fixed time between attempts [default: adaptive: 80ms for 2s, slowing to 900ms by 10s; 80ms throughout while nothing listens, or for files and sockets]",
 };
 const ATTEMPT_TIMEOUT: Opt = Opt {
     flag: Some("--attempt-timeout"),

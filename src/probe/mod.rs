@@ -25,7 +25,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::attempt::Check;
-use crate::not_ready::NotReady;
+use crate::not_ready::{Class, NotReady};
 use crate::options::{ConfigError, Merge, Opt};
 use crate::secret::{self, Redactor};
 
@@ -50,7 +50,7 @@ impl Kind {
             "listen" => Kind::Listen,
             "file" => Kind::File,
             "unix" => Kind::Unix,
-            "http" | "https" => Kind::Http,
+            "http" | "https" | http::UNIX_SCHEME => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
             s if redis::SCHEMES.contains(&s) => Kind::Redis,
             "clickhouse" => Kind::ClickHouse,
@@ -88,10 +88,11 @@ impl Kind {
             Kind::Postgres => postgres::check_url(url, has_host),
             Kind::Redis => redis::check_url(url, has_host),
             Kind::S3 => s3::check_url(url, has_host),
-            Kind::Http | Kind::ClickHouse if !has_host => Err(
-                "needs a host, e.g. http://web:3000/health or clickhouse://ch:8123/default".into(),
-            ),
-            Kind::Http | Kind::ClickHouse => Ok(()),
+            Kind::Http => http::check_url(url, has_host),
+            Kind::ClickHouse if !has_host => {
+                Err("needs a host, e.g. clickhouse://ch:8123/default".into())
+            }
+            Kind::ClickHouse => Ok(()),
         }
     }
 }
@@ -132,14 +133,14 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, listen://, file://, unix://, http(s)://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
+                "has unknown scheme {:?}; use tcp://, listen://, file://, unix://, http(s)://, http+unix://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
                 url.scheme()
             ));
         };
         let has_host = url.host_str().is_some_and(|h| !h.is_empty());
         // Outside http(s), the URL parser keeps other characters as %-escapes
         // that no resolver would find: say so now rather than wait on them.
-        if url.host_str().is_some_and(|h| h.contains('%')) {
+        if url.host_str().is_some_and(|h| h.contains('%')) && url.scheme() != http::UNIX_SCHEME {
             return Err("has a host name with characters a DNS name cannot hold (spaces, control or non-ASCII characters; write non-ASCII names in punycode)".into());
         }
         if url.port() == Some(0) {
@@ -301,7 +302,7 @@ impl Planner {
                     .http
                     .as_ref()
                     .expect("planned with an HTTP target present");
-                let (probe, description) = planner.plan(url, extra, redactor);
+                let (probe, description) = planner.plan(url, extra, origin, redactor)?;
                 (Probe::Http(probe), description)
             }
             Kind::Postgres => {
@@ -373,14 +374,36 @@ impl Probe {
 
 impl Check for Probe {
     async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
-        match self {
+        let result = match &mut *self {
             Probe::UntilDown(p) => until_down(p.check_kind(budget).await),
             p => p.check_kind(budget).await,
-        }
+        };
+        result.map_err(|e| NotReady {
+            cheap: self.costs_nothing(&e),
+            ..e
+        })
     }
 }
 
 impl Probe {
+    /// Asking again after `failure` costs the other side nothing measurable:
+    /// a connect that nothing accepted, a look at our own file system or
+    /// socket table, or a port or socket that is still accepting (for
+    /// `--until-down`). A DNS failure is not free (the resolver answers every
+    /// try, several times with search domains), nor is an answer a server
+    /// had to compute (an HTTP status, a query): those keep the gentle
+    /// schedule.
+    fn costs_nothing(&self, failure: &NotReady) -> bool {
+        match self {
+            Probe::File(_) | Probe::Unix(_) | Probe::Listen(_) => true,
+            Probe::UntilDown(p) => matches!(
+                **p,
+                Probe::Tcp(_) | Probe::File(_) | Probe::Unix(_) | Probe::Listen(_)
+            ),
+            _ => failure.class == Class::Refused,
+        }
+    }
+
     /// The proxy the kinds that speak HTTP send through, if any.
     fn via(&self) -> Option<proxy::Via> {
         match self {
@@ -412,7 +435,7 @@ impl Probe {
             Probe::ClickHouse(p) => p.check(budget).await,
             Probe::S3(p) => p.check(budget).await,
             Probe::UntilDown(_) => Err(NotReady::new(
-                crate::not_ready::Class::BadCheck,
+                Class::BadCheck,
                 "--until-down cannot wrap itself",
             )),
         }
@@ -424,12 +447,11 @@ impl Probe {
 /// answer says nothing either way, so it is not "down".
 fn until_down(result: Result<(), NotReady>) -> Result<(), NotReady> {
     match result {
-        Ok(()) => Err(NotReady::new(
-            crate::not_ready::Class::Other,
-            "still up (--until-down waits for it to stop)",
-        )
-        .hint("the old instance has not stopped or drained yet")),
-        Err(e) if e.class == crate::not_ready::Class::Timeout => Err(e),
+        Ok(()) => Err(
+            NotReady::new(Class::Other, "still up (--until-down waits for it to stop)")
+                .hint("the old instance has not stopped or drained yet"),
+        ),
+        Err(e) if e.class == Class::Timeout => Err(e),
         Err(_) => Ok(()),
     }
 }
@@ -440,7 +462,6 @@ mod tests {
 
     #[test]
     fn until_down_inverts_all_but_no_answer() {
-        use crate::not_ready::Class;
         assert!(until_down(Ok(())).is_err());
         assert!(until_down(Err(NotReady::new(Class::Refused, "refused"))).is_ok());
         assert!(until_down(Err(NotReady::new(Class::Response, "503"))).is_ok());

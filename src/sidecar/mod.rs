@@ -111,12 +111,7 @@ async fn monitor<C: Check>(
             Err(_) if was_ready => opts.interval,
             Err(e) => opts
                 .schedule
-                .delay(
-                    began - start,
-                    e.class,
-                    e.crowded,
-                    seed.wrapping_add(round << 40),
-                )
+                .delay(began - start, e, seed.wrapping_add(round << 40))
                 .min(opts.interval),
         };
         let reason = result.as_ref().err().map(ToString::to_string);
