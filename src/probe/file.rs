@@ -26,7 +26,7 @@ const O_NONBLOCK: i32 = 0o4000;
 
 /// The longest path a Unix socket address holds (`sun_path`: 108 bytes
 /// with its NUL).
-const SUN_PATH_MAX: usize = 107;
+pub(crate) const SUN_PATH_MAX: usize = 107;
 
 /// `EPROTOTYPE`: connecting a stream to a datagram socket.
 const EPROTOTYPE: i32 = 91;

@@ -27,7 +27,7 @@ pub(crate) const OPTIONS: &[&Opt] = &[&CA_FILE, &INSECURE];
 const TLS_KINDS: &str = "https://, rediss://, clickhouse:// or s3://";
 
 /// Validated TLS settings.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Tls {
     /// The PEM bundle of `--ca-file`, checked to hold a certificate.
     pub(crate) ca_pem: Option<Vec<u8>>,

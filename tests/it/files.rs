@@ -67,6 +67,70 @@ fn a_file_that_appears_and_fills_is_waited_for() {
     row.saw("exit 0 once 'migrated' was written; 'does not exist yet', 'is empty', 'does not contain', a FIFO 'is not a regular file' at once");
 }
 
+/// `http+unix://`: a real HTTP server (tiny_http) on a Unix socket that
+/// appears half a second after the gate starts.
+#[test]
+fn http_over_a_unix_socket() {
+    let mut row = crate::record::row(
+        "Files",
+        "an HTTP health endpoint on a Unix socket (http+unix://) that appears after 0.5 s",
+        "not ready while the socket is missing or stale; ready once the endpoint answers as expected",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.sock");
+    let encoded = path.display().to_string().replace('/', "%2F");
+    let url = format!("http+unix://{encoded}/api/public/health");
+    let ran = run(readygate().args(["--once", &url]));
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stderr
+            .contains(&format!("no socket at {} yet", path.display())),
+        "{}",
+        ran.stderr
+    );
+    drop(UnixListener::bind(&path).unwrap());
+    let ran = run(readygate().args(["--once", &url]));
+    assert!(ran.stderr.contains("nothing accepts on"), "{}", ran.stderr);
+    std::fs::remove_file(&path).unwrap();
+    let gate = spawn(readygate().args([&url, "--http-json", "/status=OK", "--timeout", "10s"]));
+    std::thread::sleep(Duration::from_millis(500));
+    let server = tiny_http::Server::http_unix(&path).unwrap();
+    let serve = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while let Ok(Some(request)) = server.recv_timeout(Duration::from_secs(5)) {
+            let host = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Host"))
+                .map(|h| h.value.to_string());
+            seen.push(format!(
+                "{} {} host={host:?}",
+                request.method(),
+                request.url()
+            ));
+            let _ = request.respond(tiny_http::Response::from_string(r#"{"status":"OK"}"#));
+            if seen.len() == 1 {
+                return seen;
+            }
+        }
+        seen
+    });
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let seen = serve.join().unwrap();
+    assert_eq!(seen, ["GET /api/public/health host=Some(\"localhost\")"]);
+    // Bad forms: exit 2, one line.
+    let bad = run(readygate().args(["--once", "http+unix://web.sock/health"]));
+    usage_error(&bad, "a relative socket path", "absolute path");
+    let long = format!("http+unix://%2F{}/", "a".repeat(120));
+    usage_error(
+        &run(readygate().args(["--once", &long])),
+        "a long socket path",
+        "107 bytes",
+    );
+    row.saw("'no socket at ... yet', 'nothing accepts on' (stale), then ready; the request went to the socket as GET /api/public/health, Host localhost");
+}
+
 #[test]
 fn a_unix_socket_must_accept() {
     let mut row = crate::record::row(

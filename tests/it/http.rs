@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::{finish, free_port, readygate, run, spawn, HttpStub};
+use crate::support::{finish, free_port, readygate, run, spawn, usage_error, HttpStub};
 
 #[test]
 fn status_json_body_and_headers_are_checked() {
@@ -76,6 +76,169 @@ fn an_endpoint_that_turns_healthy_is_seen_quickly() {
     // 80 ms polling in the first seconds, not a hammering loop.
     let hits = web.hits.load(std::sync::atomic::Ordering::SeqCst);
     assert!((5..=14).contains(&hits), "{hits} requests in ~0.8 s");
+}
+
+#[test]
+fn methods_bodies_response_headers_and_patterns() {
+    let mut row = crate::record::row(
+        "HTTP",
+        "POST with a body, HEAD, a response header and a body pattern, flags and per-target fragments",
+        "sends what is asked; ready only when the header and pattern match; a fragment's settings apply to its target alone",
+    );
+    let web = HttpStub::start(200, r#"{"status": "OK", "version": "3.225.4"}"#);
+    web.add_header("X-Ready", "yes");
+    web.add_header("Set-Cookie", "session=hunter2hunter2");
+    let url = web.url("/graphql");
+    let once = |args: &[&str]| run(readygate().args(["--once", &url]).args(args));
+    // POST with a JSON body: typed as JSON, sent as given.
+    let ran = once(&["--http-send-body", r#"{"query":"{ health }"}"#]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let head = web.heads.lock().unwrap().last().cloned().unwrap();
+    assert!(head.starts_with("POST /graphql "), "{head}");
+    assert!(head.contains("content-type: application/json"), "{head}");
+    assert!(head.ends_with(r#"{"query":"{ health }"}"#), "{head}");
+    // A Content-Type from --http-header wins.
+    let ran = once(&[
+        "--http-send-body",
+        "ping",
+        "--http-header",
+        "Content-Type: application/x-ping",
+    ]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let head = web.heads.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        head.contains("content-type: application/x-ping") && !head.contains("text/plain"),
+        "{head}"
+    );
+    let ran = once(&["--http-method", "head"]);
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(web
+        .heads
+        .lock()
+        .unwrap()
+        .last()
+        .unwrap()
+        .starts_with("HEAD /graphql "));
+    // Response headers and body patterns.
+    assert_eq!(
+        once(&["--http-expect-header", "X-Ready: yes"]).code,
+        Some(0)
+    );
+    assert_eq!(
+        once(&["--http-expect-header", "content-type: application/*"]).code,
+        Some(0)
+    );
+    let ran = once(&["--http-expect-header", "X-Ready: no"]);
+    assert!(
+        ran.stderr.contains(r#"header x-ready is "yes", want "no""#),
+        "{}",
+        ran.stderr
+    );
+    let ran = once(&["--http-expect-header", "X-Migrated"]);
+    assert!(
+        ran.stderr.contains("the response has no x-migrated header"),
+        "{}",
+        ran.stderr
+    );
+    let ran = once(&["--http-expect-header", "Set-Cookie: session=x"]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        !ran.stderr.contains("hunter2") && ran.stderr.contains("value not shown"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(
+        once(&["--http-body-regex", r#""version":\s*"3\.\d+"#]).code,
+        Some(0)
+    );
+    let ran = once(&["--http-body-regex", r#""status":\s*"(DOWN|FAIL)""#]);
+    assert!(ran.stderr.contains("body does not match"), "{}", ran.stderr);
+
+    // Per target: the flags say 200-299 and "OK"; the maintenance page's
+    // fragment says 503 and its own text, for it alone.
+    let down = HttpStub::start(503, r#"{"status":"maintenance"}"#);
+    let ran = run(readygate().args([
+        "--once",
+        &url,
+        &format!("{}#status=503&body=maintenance&method=GET", down.url("/")),
+        "--http-body",
+        "OK",
+    ]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let ran = run(readygate().args(["--once", &down.url("/"), "--http-body", "OK"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    let ran = run(readygate().args([
+        "--print-config",
+        &format!("{}#method=HEAD&expect-header=X-Ready:yes", web.url("/h")),
+    ]));
+    assert!(
+        ran.stdout
+            .contains("HEAD; status 200-299; header x-ready: \"yes\""),
+        "{}",
+        ran.stdout
+    );
+
+    // Bad input: exit 2, one line naming the flag or the target.
+    let tcp = format!("tcp://127.0.0.1:{}", free_port());
+    let bad: &[(&[&str], &str)] = &[
+        (&[&url, "--http-method", "PUT"], "--http-method"),
+        (
+            &[&url, "--http-method", "GET", "--http-send-body", "x"],
+            "--http-method",
+        ),
+        (&[&url, "--http-method", "HEAD", "--http-body", "x"], "HEAD"),
+        (&[&url, "--http-body-regex", "("], "--http-body-regex"),
+        (&[&url, "--http-body-regex", "[01]*1[01]{40}"], "too large"),
+        (
+            &[&url, "--http-expect-header", "Bad Name: x"],
+            "--http-expect-header",
+        ),
+        (&[&tcp, "--http-method", "HEAD"], "--http-method"),
+        (&[&format!("{url}#methd=GET")], "unknown fragment setting"),
+        (&[&format!("{url}#method=HEAD&json=/a=1")], "HEAD"),
+        (&[&format!("{url}#status=2xx")], "#status="),
+    ];
+    for (args, culprit) in bad {
+        let ran = run(readygate().args(*args).args(["--timeout", "1s"]));
+        usage_error(&ran, &format!("{args:?}"), culprit);
+    }
+    row.saw("POST typed by its form, HEAD sent; mismatched header, pattern and a cookie (not shown) explained; fragments override the flags per target; 10 bad inputs exit 2");
+}
+
+/// Past the first seconds, a refused connect stays at 80 ms (it costs the
+/// other side nothing) while an endpoint that answers 503 is asked more and
+/// more gently. Both gates run side by side for 6 s.
+#[test]
+fn refused_connects_stay_fast_while_answers_slow_down() {
+    let web = HttpStub::start(503, r#"{"status":"starting"}"#);
+    let closed = format!("http://127.0.0.1:{}/health", free_port());
+    let gate = |url: &str| {
+        spawn(
+            readygate()
+                .arg(url)
+                .args(["--timeout", "6s"])
+                .env("READYGATE_LOG", "readygate=debug"),
+        )
+    };
+    let (answered, refused) = (gate(&web.url("/health")), gate(&closed));
+    let (answered, refused) = (finish(answered), finish(refused));
+    assert_eq!((answered.code, refused.code), (Some(1), Some(1)));
+    let tries = refused.stderr.matches(" not ready: ").count();
+    assert!(
+        refused.stderr.contains("connection refused"),
+        "{}",
+        refused.stderr
+    );
+    // 6 s at 80 ms is 75 tries; the gentle schedule makes about 44.
+    assert!(
+        (62..=80).contains(&tries),
+        "{tries} refused connects in 6 s"
+    );
+    let hits = web.hits.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        (30..=50).contains(&hits),
+        "{hits} requests answered 503 in 6 s"
+    );
 }
 
 #[test]

@@ -13,6 +13,17 @@ pub(crate) fn build_client(
     headers: HeaderMap,
     redirect: reqwest::redirect::Policy,
 ) -> Result<reqwest::Client, ConfigError> {
+    build(tls, headers, redirect, None)
+}
+
+/// A client; with `socket`, every connection goes to that Unix socket
+/// (no DNS, no proxy).
+pub(super) fn build(
+    tls: &Tls,
+    headers: HeaderMap,
+    redirect: reqwest::redirect::Policy,
+    socket: Option<std::path::PathBuf>,
+) -> Result<reqwest::Client, ConfigError> {
     let mut builder = reqwest::Client::builder()
         .default_headers(headers)
         .user_agent(concat!("readygate/", env!("CARGO_PKG_VERSION")))
@@ -26,6 +37,9 @@ pub(crate) fn build_client(
     builder = builder.proxy(reqwest::Proxy::custom(move |url| {
         proxies.for_url(url).map(|via| via.url.clone())
     }));
+    if let Some(socket) = socket {
+        builder = builder.unix_socket(socket);
+    }
     if let Some(pem) = &tls.ca_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem).unwrap_or_default() {
             builder = builder.add_root_certificate(cert);

@@ -1,6 +1,12 @@
-//! What an HTTP response must look like: accepted status codes, JSON
-//! pointer values, a body substring and the version a health endpoint
-//! reports. Parsed from the flags before any request is sent.
+//! What an HTTP response must look like: accepted status codes, headers,
+//! JSON pointer values, a body substring or pattern and the version a health
+//! endpoint reports. Parsed from the flags before any request is sent.
+
+use regex_automata::dfa::{dense, Automaton};
+use regex_automata::nfa::thompson;
+use regex_automata::util::syntax;
+use regex_automata::Input;
+use reqwest::header::{HeaderMap, HeaderName};
 
 use crate::text::{excerpt, shorten};
 
@@ -133,15 +139,160 @@ impl JsonExpect {
     }
 }
 
+/// `--http-expect-header 'Name: value'`: the response has this header with
+/// exactly this value (trimmed; a trailing `*` makes it a prefix), or with
+/// any value when only `Name` is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HeaderExpect {
+    pub(crate) name: HeaderName,
+    pub(crate) value: Option<String>,
+}
+
+impl HeaderExpect {
+    pub(crate) fn parse(raw: &str) -> Result<Self, String> {
+        let (name, value) = match raw.split_once(':') {
+            Some((name, value)) => (name, Some(value.trim().to_string())),
+            None => (raw, None),
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            format!(
+                "{:?} is not a header name; write 'Name: value' or just 'Name'",
+                shorten(name.trim())
+            )
+        })?;
+        Ok(HeaderExpect { name, value })
+    }
+
+    /// A mismatch in words. Values of headers that carry credentials
+    /// (`Set-Cookie`, `*auth*`, `*token*`, ...) are never quoted.
+    pub(crate) fn check(
+        &self,
+        headers: &HeaderMap,
+        shown: impl Fn(&str) -> String,
+    ) -> Result<(), String> {
+        let have: Vec<String> = headers
+            .get_all(&self.name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_string())
+            .collect();
+        let Some(want) = &self.value else {
+            return match have.is_empty() {
+                true => Err(format!("the response has no {} header", self.name)),
+                false => Ok(()),
+            };
+        };
+        let matches = |v: &String| match want.strip_suffix('*') {
+            Some(prefix) => v.starts_with(prefix),
+            None => v == want,
+        };
+        if have.iter().any(matches) {
+            return Ok(());
+        }
+        let Some(first) = have.first() else {
+            return Err(format!(
+                "the response has no {} header, want {want:?}",
+                self.name
+            ));
+        };
+        let n = self.name.as_str();
+        let secret = [
+            "cookie", "auth", "token", "key", "secret", "session", "password",
+        ]
+        .iter()
+        .any(|w| n.contains(w));
+        match secret {
+            true => Err(format!(
+                "header {n} does not match (value not shown), want {want:?}"
+            )),
+            false => Err(format!(
+                "header {n} is \"{}\", want {want:?}",
+                excerpt(&shown(first))
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderExpect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "header {}: {v:?}", self.name),
+            None => write!(f, "header {} present", self.name),
+        }
+    }
+}
+
+/// `--http-body-regex`: a pattern the body must match somewhere. Compiled
+/// once into a DFA (regex-automata, which the log filter already links):
+/// matching is linear in the body, and a pattern whose automaton would
+/// outgrow [`BodyRegex::SIZE_LIMIT`] is refused at start-up. Classes such as
+/// `\w` and `\d` are ASCII; other characters match as written.
+#[derive(Clone, Debug)]
+pub(crate) struct BodyRegex {
+    pub(crate) pattern: String,
+    dfa: dense::DFA<Vec<u32>>,
+}
+
+impl BodyRegex {
+    const SIZE_LIMIT: usize = 1 << 20;
+
+    pub(crate) fn parse(pattern: &str) -> Result<Self, String> {
+        if pattern.is_empty() {
+            return Err("is empty; write a pattern, e.g. \"status\":\\s*\"OK\"".into());
+        }
+        let dfa = dense::Builder::new()
+            .configure(
+                dense::DFA::config()
+                    .dfa_size_limit(Some(Self::SIZE_LIMIT))
+                    .determinize_size_limit(Some(2 * Self::SIZE_LIMIT)),
+            )
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .thompson(thompson::Config::new().utf8(false).nfa_size_limit(Some(Self::SIZE_LIMIT)))
+            .build(pattern)
+            .map_err(|e| {
+                let why = e.to_string();
+                match why.contains("limit") {
+                    true => format!("{:?} is too large to match in bounded memory (over 1 MiB as an automaton); simplify it", shorten(pattern)),
+                    false => format!("{:?} is not a regular expression: {}", shorten(pattern), crate::text::one_line(&why)),
+                }
+            })?;
+        Ok(BodyRegex {
+            pattern: pattern.to_string(),
+            dfa,
+        })
+    }
+
+    pub(crate) fn is_match(&self, body: &[u8]) -> bool {
+        matches!(self.dfa.try_search_fwd(&Input::new(body)), Ok(Some(_)))
+    }
+}
+
+impl PartialEq for BodyRegex {
+    fn eq(&self, other: &Self) -> bool {
+        self.pattern == other.pattern
+    }
+}
+
 /// What a response must look like.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Expect {
     pub(crate) status: StatusSet,
+    pub(crate) headers: Vec<HeaderExpect>,
     pub(crate) json: Vec<JsonExpect>,
     pub(crate) body: Option<String>,
+    pub(crate) body_regex: Option<BodyRegex>,
     /// `--expect-version`: the JSON `/version` must be this release (a
     /// leading `v` on either side is ignored).
     pub(crate) version: Option<String>,
+}
+
+impl Expect {
+    /// Something here needs the body (so HEAD cannot be checked).
+    pub(crate) fn reads_body(&self) -> bool {
+        self.body.is_some()
+            || self.body_regex.is_some()
+            || !self.json.is_empty()
+            || self.version.is_some()
+    }
 }
 
 /// `v3.1.0` and `3.1.0` are the same release.
@@ -158,6 +309,54 @@ mod tests {
     fn versions_ignore_a_leading_v() {
         assert!(same_version("v3.225.4", "3.225.4") && same_version("3.225.4", "v3.225.4"));
         assert!(!same_version("3.225.4", "3.225.40"));
+    }
+
+    #[test]
+    fn body_patterns() {
+        let re = BodyRegex::parse(r#""status":\s*"(OK|ready)""#).unwrap();
+        assert!(re.is_match(br#"{"status": "OK"}"#));
+        assert!(!re.is_match(br#"{"status": "starting"}"#));
+        assert!(BodyRegex::parse("(?i)migrated")
+            .unwrap()
+            .is_match(b"All MIGRATED."));
+        assert!(BodyRegex::parse("caf\u{e9}|café")
+            .unwrap()
+            .is_match("le café".as_bytes()));
+        assert!(BodyRegex::parse("(")
+            .unwrap_err()
+            .contains("is not a regular expression"));
+        assert!(BodyRegex::parse("").is_err());
+        // Exponential as a DFA: refused, not built.
+        let blowup = BodyRegex::parse("[01]*1[01]{40}").unwrap_err();
+        assert!(blowup.contains("too large"), "{blowup}");
+    }
+
+    #[test]
+    fn header_expectations() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "content-type",
+            "application/json; charset=utf-8".parse().unwrap(),
+        );
+        h.insert("set-cookie", "session=hunter2".parse().unwrap());
+        let id = |s: &str| s.to_string();
+        let want = |raw: &str| HeaderExpect::parse(raw).unwrap().check(&h, id);
+        assert!(want("Content-Type: application/json*").is_ok());
+        assert!(want("content-type").is_ok());
+        let miss = want("Content-Type: application/json").unwrap_err();
+        assert!(
+            miss.contains("is \"application/json; charset=utf-8\""),
+            "{miss}"
+        );
+        assert!(want("X-Ready")
+            .unwrap_err()
+            .contains("has no x-ready header"));
+        let cookie = want("Set-Cookie: session=x").unwrap_err();
+        assert!(
+            !cookie.contains("hunter2") && cookie.contains("not shown"),
+            "{cookie}"
+        );
+        assert!(HeaderExpect::parse("Bad Name: x").is_err());
     }
 
     #[test]

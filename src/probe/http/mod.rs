@@ -1,11 +1,14 @@
 //! HTTP targets (`http://`, `https://`): ready when the response matches
 //! the expectations. This room owns their URL rules, their flags
-//! (`--http-*`, `--expect-version`), the one client all HTTP targets share,
-//! the probe, and how `--print-config` describes them.
+//! (`--http-*`, `--expect-version`) and per-target settings (the URL
+//! fragment, `settings.rs`), the one client all HTTP targets share, the
+//! probe, and how `--print-config` describes them.
 
 mod client;
 mod expect;
 mod probe;
+mod settings;
+mod unix;
 
 use std::sync::Arc;
 
@@ -14,13 +17,15 @@ use url::Url;
 pub(crate) use client::{build_client, plain_client};
 pub(crate) use expect::{JsonExpect, StatusSet};
 pub(crate) use probe::{classify, HttpProbe};
+pub(crate) use unix::SCHEME as UNIX_SCHEME;
 
 use super::tls::Tls;
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
 use crate::secret::Redactor;
 use crate::text::shorten;
 use client::{parse_header, redirect_policy};
-use expect::Expect;
+use expect::{BodyRegex, Expect, HeaderExpect};
+use settings::{Ask, Overrides};
 
 pub(crate) const EXPECT_VERSION: Opt = Opt {
     flag: Some("--expect-version"),
@@ -51,6 +56,20 @@ const BODY: Opt = Opt {
     takes: Takes::Value("TEXT"),
     help: "HTTP: the body must contain this text",
 };
+const BODY_REGEX: Opt = Opt {
+    flag: Some("--http-body-regex"),
+    short: None,
+    var: "READYGATE_HTTP_BODY_REGEX",
+    takes: Takes::Value("PATTERN"),
+    help: "HTTP: the body must match this regular expression (\\d, \\w and \\s are ASCII)",
+};
+const EXPECT_HEADERS: Opt = Opt {
+    flag: Some("--http-expect-header"),
+    short: None,
+    var: "READYGATE_HTTP_EXPECT_HEADERS",
+    takes: Takes::List("NAME[: VALUE]", Split::Line),
+    help: "HTTP: the response must have this header with this value (a trailing * matches a prefix), or at all; repeatable",
+};
 const HEADERS: Opt = Opt {
     flag: Some("--http-header"),
     short: None,
@@ -58,8 +77,32 @@ const HEADERS: Opt = Opt {
     takes: Takes::List("NAME: VALUE", Split::Line),
     help: "HTTP: send this header, e.g. 'Authorization: Bearer ...'; repeatable",
 };
+const METHOD: Opt = Opt {
+    flag: Some("--http-method"),
+    short: None,
+    var: "READYGATE_HTTP_METHOD",
+    takes: Takes::Value("METHOD"),
+    help: "HTTP: GET, HEAD or POST [default: GET; POST with --http-send-body]",
+};
+const SEND_BODY: Opt = Opt {
+    flag: Some("--http-send-body"),
+    short: None,
+    var: "READYGATE_HTTP_SEND_BODY",
+    takes: Takes::Value("TEXT"),
+    help: "HTTP: POST this body (Content-Type application/json if it is JSON, else text/plain, unless --http-header sets one)",
+};
 
-pub(crate) const OPTIONS: &[&Opt] = &[&EXPECT_VERSION, &STATUS, &JSON, &BODY, &HEADERS];
+pub(crate) const OPTIONS: &[&Opt] = &[
+    &EXPECT_VERSION,
+    &STATUS,
+    &JSON,
+    &BODY,
+    &BODY_REGEX,
+    &EXPECT_HEADERS,
+    &HEADERS,
+    &METHOD,
+    &SEND_BODY,
+];
 
 const KINDS: &str = "http(s)://";
 
@@ -76,12 +119,30 @@ pub(crate) struct Extra {
     pub(crate) reports_version: bool,
 }
 
+/// A target's URL rules: a host, and valid per-target settings.
+pub(crate) fn check_url(url: &Url, has_host: bool) -> Result<(), String> {
+    if !has_host {
+        return Err("needs a host, e.g. http://web:3000/health".into());
+    }
+    if url.scheme() == unix::SCHEME {
+        unix::socket_path(url)?;
+    }
+    Overrides::from_url(url).map(drop)
+}
+
 /// The HTTP flags, validated.
 pub(crate) struct Flags {
     status: Option<StatusSet>,
     json: Vec<JsonExpect>,
     body: Option<String>,
+    body_regex: Option<BodyRegex>,
+    expect_headers: Vec<HeaderExpect>,
+    method: Option<reqwest::Method>,
+    send_body: Option<String>,
     version: Option<String>,
+    /// `--expect-version` applies to every target (no preset target
+    /// reports the version).
+    version_for_all: bool,
     headers: reqwest::header::HeaderMap,
     header_names: Vec<String>,
     /// Header values (and their tokens), for the redactor.
@@ -109,6 +170,30 @@ impl Flags {
         let body = m.value(&BODY)?;
         if let Some(given) = &body {
             applies_to(given.origin, present, KINDS)?;
+        }
+        let mut body_regex = None;
+        if let Some(given) = m.value(&BODY_REGEX)? {
+            applies_to(given.origin, present, KINDS)?;
+            body_regex = Some(BodyRegex::parse(&given.value).or_else(|e| err(given.origin, e))?);
+        }
+        let mut expect_headers = Vec::new();
+        for given in m.list(&EXPECT_HEADERS)? {
+            applies_to(given.origin, present, KINDS)?;
+            expect_headers
+                .push(HeaderExpect::parse(&given.value).or_else(|e| err(given.origin, e))?);
+        }
+        let mut method = None;
+        let given_method = m.value(&METHOD)?;
+        if let Some(given) = &given_method {
+            applies_to(given.origin, present, KINDS)?;
+            method = Some(settings::parse_method(&given.value).or_else(|e| err(given.origin, e))?);
+        }
+        let send_body = m.value(&SEND_BODY)?;
+        if let Some(given) = &send_body {
+            applies_to(given.origin, present, KINDS)?;
+            if let Err(e) = settings::ask(method.clone(), Some(given.value.clone())) {
+                return err(given_method.map_or(given.origin, |g| g.origin), e);
+            }
         }
         let version = m.value(&EXPECT_VERSION)?;
         if let Some(given) = &version {
@@ -150,7 +235,12 @@ impl Flags {
             status,
             json,
             body: body.map(|g| g.value),
+            body_regex,
+            expect_headers,
+            method,
+            send_body: send_body.map(|g| g.value),
             version: version.map(|g| g.value),
+            version_for_all: true,
             headers,
             header_names,
             secrets,
@@ -158,14 +248,16 @@ impl Flags {
     }
 }
 
-/// Plans HTTP targets: one client for all of them, built once.
+/// Plans HTTP targets: one client for all of them, built once (and one per
+/// `http+unix://` socket).
 pub(crate) struct Planner {
     client: reqwest::Client,
+    tls: Tls,
     /// Which targets go through a proxy, to blame failures there on it.
     proxies: Arc<crate::probe::proxy::Proxies>,
-    /// The expectations of targets no preset added to.
-    plain: Arc<Expect>,
     flags: Flags,
+    /// `--http-header` sets Content-Type (else a body gets one by its form).
+    sets_content_type: bool,
     description_tail: Vec<String>,
 }
 
@@ -179,12 +271,11 @@ impl Planner {
         let redirect = redirect_policy(!flags.header_names.is_empty());
         let client = build_client(tls, flags.headers.clone(), redirect)?;
         let proxies = tls.proxies.clone();
-        let plain = Arc::new(Expect {
-            status: flags.status.clone().unwrap_or_default(),
-            json: flags.json.clone(),
-            body: flags.body.clone(),
-            version: flags.version.clone().filter(|_| !version_reporters),
-        });
+        let mut flags = flags;
+        if version_reporters {
+            // With a preset, --expect-version is about its health endpoint.
+            flags.version_for_all = false;
+        }
         let mut description_tail: Vec<String> = flags
             .header_names
             .iter()
@@ -198,7 +289,8 @@ impl Planner {
         Ok(Planner {
             proxies,
             client,
-            plain,
+            tls: tls.clone(),
+            sets_content_type: flags.headers.contains_key(reqwest::header::CONTENT_TYPE),
             flags,
             description_tail,
         })
@@ -209,51 +301,101 @@ impl Planner {
         self.flags.secrets.clone()
     }
 
-    /// The probe for one target and what it must satisfy, in words.
+    /// The probe for one target and what it must satisfy, in words: the
+    /// flags, then what a preset adds, then the target's own fragment.
+    /// `origin` names the target in errors.
     pub(crate) fn plan(
         &self,
         url: &Url,
         extra: Option<&Extra>,
+        origin: &str,
         redactor: &Redactor,
-    ) -> (HttpProbe, String) {
-        let expect = match extra {
-            None => self.plain.clone(),
-            Some(extra) => {
-                let mut json = self.flags.json.clone();
-                json.extend(extra.json.iter().cloned());
-                Arc::new(Expect {
-                    // A `--http-status` that only restates the default (for the
-                    // user's own targets) does not loosen a preset's stricter one.
-                    status: self
-                        .flags
-                        .status
-                        .clone()
-                        .filter(|s| *s != StatusSet::default())
-                        .or_else(|| extra.status.clone())
-                        .unwrap_or_default(),
-                    json,
-                    body: self.flags.body.clone(),
-                    version: self.flags.version.clone().filter(|_| extra.reports_version),
-                })
-            }
+    ) -> Result<(HttpProbe, String), ConfigError> {
+        let f = &self.flags;
+        let own = Overrides::from_url(url).or_else(|e| err(origin, e))?;
+        let mut json = own.json.unwrap_or_else(|| f.json.clone());
+        let mut status = f.status.clone();
+        let mut version = f.version.clone().filter(|_| f.version_for_all);
+        if let Some(extra) = extra {
+            json.extend(extra.json.iter().cloned());
+            // A `--http-status` that only restates the default (for the
+            // user's own targets) does not loosen a preset's stricter one.
+            status = status
+                .filter(|s| *s != StatusSet::default())
+                .or_else(|| extra.status.clone());
+            version = f.version.clone().filter(|_| extra.reports_version);
+        }
+        let expect = Expect {
+            status: own.status.or(status).unwrap_or_default(),
+            headers: own
+                .expect_headers
+                .unwrap_or_else(|| f.expect_headers.clone()),
+            json,
+            body: own.body.or_else(|| f.body.clone()),
+            body_regex: own.body_regex.or_else(|| f.body_regex.clone()),
+            version,
         };
-        let via = self.proxies.for_url(url).cloned();
-        let mut description = self.describe(&expect);
+        let (method, send_body) = match (own.method, own.send_body) {
+            (None, None) => (f.method.clone(), f.send_body.clone()),
+            // A fragment that sets either decides both for its target.
+            (method, body) => (method, body),
+        };
+        let ask = settings::ask(method, send_body).or_else(|e| err(origin, e))?;
+        if ask.method == reqwest::Method::HEAD && expect.reads_body() {
+            return err(
+                origin,
+                "is asked with HEAD, which gets no body, but must have a body, JSON or version to check: use GET, or drop those checks",
+            );
+        }
+        let mut description = self.describe(&ask, &expect);
+        let (client, sent_to, socket) = match url.scheme() {
+            unix::SCHEME => {
+                let socket = unix::socket_path(url).or_else(|e| err(origin, e))?;
+                description.push_str(&format!("; over the Unix socket {}", socket.display()));
+                let redirect = redirect_policy(!self.flags.header_names.is_empty());
+                let client = client::build(
+                    &self.tls,
+                    self.flags.headers.clone(),
+                    redirect,
+                    Some(socket.clone()),
+                )?;
+                (client, unix::request_url(url), Some(socket))
+            }
+            _ => (self.client.clone(), url.clone(), None),
+        };
+        let via = match socket {
+            None => self.proxies.for_url(url).cloned(),
+            Some(_) => None,
+        };
         if let Some(via) = &via {
             description.push_str(&format!("; through {via}"));
         }
         let probe = HttpProbe::new(
-            self.client.clone(),
-            url.clone(),
-            expect,
+            client,
+            sent_to,
+            ask,
+            !self.sets_content_type,
+            Arc::new(expect),
             redactor.clone(),
             via,
         );
-        (probe, description)
+        let probe = match socket {
+            Some(socket) => probe.over_socket(socket),
+            None => probe,
+        };
+        Ok((probe, description))
     }
 
-    fn describe(&self, e: &Expect) -> String {
-        let mut parts = vec![format!("status {}", e.status)];
+    fn describe(&self, ask: &Ask, e: &Expect) -> String {
+        let mut parts = vec![];
+        if ask.method != reqwest::Method::GET {
+            parts.push(format!("{}", ask.method));
+        }
+        if let Some(body) = &ask.body {
+            parts.push(format!("sending {}", crate::text::excerpt(body)));
+        }
+        parts.push(format!("status {}", e.status));
+        parts.extend(e.headers.iter().map(ToString::to_string));
         parts.extend(
             e.json
                 .iter()
@@ -261,6 +403,9 @@ impl Planner {
         );
         if let Some(body) = &e.body {
             parts.push(format!("body contains {body:?}"));
+        }
+        if let Some(re) = &e.body_regex {
+            parts.push(format!("body matches {:?}", re.pattern));
         }
         if let Some(v) = &e.version {
             parts.push(format!("version {v}"));

@@ -10,6 +10,7 @@ use reqwest::{Client, StatusCode};
 use url::Url;
 
 use super::expect::{same_version, Expect};
+use super::settings::Ask;
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::probe::proxy::Via;
 use crate::secret::Redactor;
@@ -23,18 +24,25 @@ pub(crate) struct HttpProbe {
     /// The URL without its user and password, which travel as `basic`.
     url: Url,
     basic: Option<(String, String)>,
+    ask: Ask,
+    /// The Content-Type a body goes with, unless `--http-header` sets one.
+    content_type: Option<&'static str>,
     expect: Arc<Expect>,
     /// Cleans what the server sent before it is cut short for a message, so
     /// a secret it echoes cannot show through the cut.
     redactor: Redactor,
     /// The proxy requests go through, which failures there are blamed on.
     via: Option<Via>,
+    /// `http+unix://`: the socket every request goes to.
+    socket: Option<std::path::PathBuf>,
 }
 
 impl HttpProbe {
     pub(crate) fn new(
         client: Client,
         mut url: Url,
+        ask: Ask,
+        typed_by_form: bool,
         expect: Arc<Expect>,
         redactor: Redactor,
         via: Option<Via>,
@@ -49,14 +57,30 @@ impl HttpProbe {
             let _ = url.set_password(None);
             (user, password)
         });
+        let content_type = ask.body.as_deref().filter(|_| typed_by_form).map(|body| {
+            match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(_) => "application/json",
+                Err(_) => "text/plain; charset=utf-8",
+            }
+        });
         HttpProbe {
             client,
             url,
             basic,
+            ask,
+            content_type,
             expect,
             redactor,
             via,
+            socket: None,
         }
+    }
+
+    /// Every request goes to this Unix socket (the client is bound to it):
+    /// failures to reach it name it.
+    pub(crate) fn over_socket(mut self, socket: std::path::PathBuf) -> Self {
+        self.socket = Some(socket);
+        self
     }
 
     /// The proxy its requests go through.
@@ -65,8 +89,28 @@ impl HttpProbe {
     }
 
     pub(crate) async fn check(&mut self, budget: Duration) -> Result<(), NotReady> {
+        let answer = match (self.fetch(budget).await, &self.socket) {
+            (Err(e), Some(socket)) if e.class == Class::Refused => {
+                return Err(unreachable_socket(socket, &e));
+            }
+            (answer, _) => answer?,
+        };
+        self.judge(&answer)
+    }
+
+    /// Sends the request and reads the answer, the body capped.
+    async fn fetch(&self, budget: Duration) -> Result<Answer, NotReady> {
         let send = || {
-            let mut request = self.client.get(self.url.clone()).timeout(budget);
+            let mut request = self
+                .client
+                .request(self.ask.method.clone(), self.url.clone())
+                .timeout(budget);
+            if let Some(body) = &self.ask.body {
+                request = request.body(body.clone());
+                if let Some(content_type) = self.content_type {
+                    request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+                }
+            }
             if let Some((user, password)) = &self.basic {
                 request = request.basic_auth(user, Some(password));
             }
@@ -81,6 +125,7 @@ impl HttpProbe {
             Err(e) => return Err(classify(e, budget)),
         };
         let status = response.status();
+        let headers = response.headers().clone();
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, budget))? {
@@ -92,7 +137,24 @@ impl HttpProbe {
             }
             body.extend_from_slice(&chunk);
         }
-        let text = String::from_utf8_lossy(&body);
+        Ok(Answer {
+            status,
+            headers,
+            body,
+            truncated,
+        })
+    }
+
+    /// Whether the answer is what the target expects.
+    fn judge(&self, answer: &Answer) -> Result<(), NotReady> {
+        let Answer {
+            status,
+            headers,
+            body,
+            truncated,
+        } = answer;
+        let (status, truncated) = (*status, *truncated);
+        let text = String::from_utf8_lossy(body);
         // Messages quote the body: redacted whole, then shortened. A body
         // cut at the cap may end in the first part of a secret, which no
         // longer matches: such a tail is dropped before redaction.
@@ -112,6 +174,11 @@ impl HttpProbe {
             reason.push_str(&body_note(&shown(&text)));
             return Err(NotReady::new(Class::Response, reason).hint(status_hint(status)));
         }
+        for expect in &self.expect.headers {
+            expect
+                .check(headers, |v| self.redactor.clean(v))
+                .map_err(|reason| NotReady::new(Class::Response, reason))?;
+        }
         if let Some(needle) = &self.expect.body {
             if !text.contains(needle.as_str()) {
                 let within = if truncated { " in its first 1 MiB" } else { "" };
@@ -124,8 +191,21 @@ impl HttpProbe {
                 ));
             }
         }
+        if let Some(re) = &self.expect.body_regex {
+            if !re.is_match(body) {
+                let within = if truncated { " in its first 1 MiB" } else { "" };
+                return Err(NotReady::new(
+                    Class::Response,
+                    format!(
+                        "body does not match {:?}{within}{}",
+                        re.pattern,
+                        body_note(&shown(&text))
+                    ),
+                ));
+            }
+        }
         if !self.expect.json.is_empty() || self.expect.version.is_some() {
-            let doc: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            let doc: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
                 let why = if truncated {
                     "body is larger than 1 MiB".to_string()
                 } else {
@@ -158,6 +238,27 @@ impl HttpProbe {
         }
         Ok(())
     }
+}
+
+/// Why a `http+unix://` socket could not be reached, naming it.
+fn unreachable_socket(socket: &std::path::Path, e: &NotReady) -> NotReady {
+    let shown = crate::text::printable(&socket.display().to_string());
+    match e.reason.contains("does not exist") {
+        true => NotReady::new(Class::Refused, format!("no socket at {shown} yet")).hint(
+            "the server has not created its socket yet: is it up, is the path right, and is its directory a volume both containers mount?",
+        ),
+        false => NotReady::new(Class::Refused, format!("nothing accepts on {shown}")).hint(
+            "a file is there but no server accepts on it (a socket left from an earlier run, or not a socket at all)",
+        ),
+    }
+}
+
+/// What came back, the body cut at [`BODY_CAP`].
+struct Answer {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    truncated: bool,
 }
 
 fn show_status(status: StatusCode) -> String {
@@ -230,6 +331,10 @@ pub(crate) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
     }
     if is_dns_error(&lower) {
         return dns("host", &chain);
+    }
+    if lower.contains("no such file or directory") {
+        // Only a Unix socket path can be missing (`http+unix://`).
+        return NotReady::new(Class::Refused, "the socket does not exist yet");
     }
     if lower.contains("connection refused") {
         return NotReady::new(Class::Refused, "connection refused")

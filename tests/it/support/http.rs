@@ -3,7 +3,7 @@
 //! that records what it was asked, and a readygate sidecar read with `ureq`.
 //! Servers that must misbehave are hand-written, in `hostile.rs`.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +37,8 @@ pub struct HttpStub {
     reply: Arc<Mutex<Reply>>,
     pub heads: Arc<Mutex<Vec<String>>>,
     pub hits: Arc<AtomicUsize>,
+    /// Extra headers every reply carries.
+    headers: Arc<Mutex<Vec<(String, String)>>>,
     stop: Arc<AtomicBool>,
     server: Arc<tiny_http::Server>,
 }
@@ -52,26 +54,42 @@ impl HttpStub {
         let heads = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, h, n, s, srv) = (
+        let headers = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+        let (r, h, n, s, srv, x) = (
             reply.clone(),
             heads.clone(),
             hits.clone(),
             stop.clone(),
             server.clone(),
+            headers.clone(),
         );
         thread::spawn(move || loop {
-            let request = match srv.recv() {
+            let mut request = match srv.recv() {
                 Ok(request) => request,
                 Err(_) if s.load(Ordering::SeqCst) => return,
                 Err(_) => continue,
             };
             n.fetch_add(1, Ordering::SeqCst);
-            h.lock().unwrap().push(head(&request));
+            let mut sent = head(&request);
+            let mut body = String::new();
+            let _ = request
+                .as_reader()
+                .take(64 * 1024)
+                .read_to_string(&mut body);
+            if !body.is_empty() {
+                sent.push_str(&format!("\r\n{body}"));
+            }
+            h.lock().unwrap().push(sent);
             let Reply { status, body } = r.lock().unwrap().clone();
             let json = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
-            let response = tiny_http::Response::from_string(body)
+            let mut response = tiny_http::Response::from_string(body)
                 .with_status_code(status)
-                .with_header(json)
+                .with_header(json);
+            for (name, value) in x.lock().unwrap().iter() {
+                let header = tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes());
+                response.add_header(header.unwrap());
+            }
+            let response = response
                 // Always Content-Length, never chunked, whatever the size.
                 .with_chunked_threshold(usize::MAX);
             // A slow reader of a big body holds up only its own request.
@@ -84,6 +102,7 @@ impl HttpStub {
             reply,
             heads,
             hits,
+            headers,
             stop,
             server,
         }
@@ -91,6 +110,14 @@ impl HttpStub {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Every reply from now on carries this header too.
+    pub fn add_header(&self, name: &str, value: &str) {
+        self.headers
+            .lock()
+            .unwrap()
+            .push((name.to_string(), value.to_string()));
     }
 
     pub fn set(&self, status: u16, body: &str) {
