@@ -11,6 +11,7 @@ pub(crate) mod clickhouse;
 pub(crate) mod file;
 pub(crate) mod http;
 pub(crate) mod listen;
+pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod proxy;
 pub(crate) mod redis;
@@ -26,7 +27,7 @@ use url::Url;
 
 use crate::attempt::Check;
 use crate::not_ready::{Class, NotReady};
-use crate::options::{ConfigError, Merge, Opt};
+use crate::options::{self, ConfigError, Merge, Opt};
 use crate::secret::{self, Redactor};
 
 /// What kind of dependency a target URL names, from its scheme.
@@ -38,6 +39,7 @@ pub(crate) enum Kind {
     Unix,
     Http,
     Postgres,
+    MySql,
     Redis,
     ClickHouse,
     S3,
@@ -52,6 +54,7 @@ impl Kind {
             "unix" => Kind::Unix,
             "http" | "https" | http::UNIX_SCHEME => Kind::Http,
             "postgres" | "postgresql" => Kind::Postgres,
+            "mysql" | "mariadb" => Kind::MySql,
             s if redis::SCHEMES.contains(&s) => Kind::Redis,
             "clickhouse" => Kind::ClickHouse,
             "s3" => Kind::S3,
@@ -68,6 +71,7 @@ impl Kind {
             Kind::Unix => "unix",
             Kind::Http => "http",
             Kind::Postgres => "postgres",
+            Kind::MySql => "mysql",
             Kind::Redis => "redis",
             Kind::ClickHouse => "clickhouse",
             Kind::S3 => "s3",
@@ -86,6 +90,7 @@ impl Kind {
             Kind::Listen => listen::check_url(url),
             Kind::File | Kind::Unix => file::check_url(url),
             Kind::Postgres => postgres::check_url(url, has_host),
+            Kind::MySql => mysql::check_url(url, has_host),
             Kind::Redis => redis::check_url(url, has_host),
             Kind::S3 => s3::check_url(url, has_host),
             Kind::Http => http::check_url(url, has_host),
@@ -133,7 +138,7 @@ impl Target {
         }
         let Some(kind) = Kind::from_scheme(url.scheme()) else {
             return Err(format!(
-                "has unknown scheme {:?}; use tcp://, listen://, file://, unix://, http(s)://, http+unix://, postgres(ql)://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
+                "has unknown scheme {:?}; use tcp://, listen://, file://, unix://, http(s)://, http+unix://, postgres(ql)://, mysql://, mariadb://, redis(s)://, redis(s)-cluster://, redis(s)-sentinel://, clickhouse:// or s3://",
                 url.scheme()
             ));
         };
@@ -200,6 +205,7 @@ pub(crate) struct Planner {
     tls: tls::Tls,
     http: Option<http::Planner>,
     postgres: postgres::Planner,
+    mysql: mysql::Planner,
     clickhouse: Option<clickhouse::Planner>,
     s3: Option<s3::Planner>,
 }
@@ -215,7 +221,15 @@ impl Planner {
         attempt_timeout: Duration,
     ) -> Result<Planner, ConfigError> {
         let present = |kind: Kind| targets.iter().any(|t| t.kind == kind);
-        let postgres = postgres::Requirements::read(m, present(Kind::Postgres))?;
+        let postgres =
+            postgres::Requirements::read(m, present(Kind::Postgres), present(Kind::MySql))?;
+        let mysql = mysql::Requirements {
+            tables: postgres.tables.clone(),
+            sql: postgres.sql.clone(),
+        };
+        if let (Some(sql), true) = (&mysql.sql, present(Kind::MySql)) {
+            mysql::check_sql(sql).or_else(|e| options::err("--sql", e))?;
+        }
         let http = http::Flags::read(m, present(Kind::Http))?;
         // Both would go out, and the URL's would silently win.
         let url_login = targets.iter().any(|t| {
@@ -242,6 +256,7 @@ impl Planner {
             s3,
             http,
             postgres: postgres::Planner::new(postgres, attempt_timeout),
+            mysql: mysql::Planner::new(mysql),
             clickhouse,
             tls,
         })
@@ -313,6 +328,10 @@ impl Planner {
                 let (probe, description) = self.postgres.plan(url, extra, origin)?;
                 (Probe::Postgres(Box::new(probe)), description)
             }
+            Kind::MySql => {
+                let (probe, description) = self.mysql.plan(url, origin)?;
+                (Probe::MySql(Box::new(probe)), description)
+            }
             Kind::Redis => {
                 let extra = match extra {
                     Some(Extra::Redis(e)) => Some(e),
@@ -357,6 +376,7 @@ pub(crate) enum Probe {
     Unix(file::UnixProbe),
     Http(http::HttpProbe),
     Postgres(Box<postgres::PostgresProbe>),
+    MySql(Box<mysql::MySqlProbe>),
     Redis(redis::RedisProbe),
     ClickHouse(clickhouse::ClickHouseProbe),
     S3(s3::S3Probe),
@@ -365,8 +385,10 @@ pub(crate) enum Probe {
 impl Probe {
     /// Prepares for being checked again and again (sidecar mode).
     pub(crate) fn for_monitoring(mut self) -> Self {
-        if let Probe::Postgres(p) = &mut self {
-            p.keep_when_ready();
+        match &mut self {
+            Probe::Postgres(p) => p.keep_when_ready(),
+            Probe::MySql(p) => p.keep_when_ready(),
+            _ => {}
         }
         self
     }
@@ -431,6 +453,7 @@ impl Probe {
             Probe::Unix(p) => p.check().await,
             Probe::Http(p) => p.check(budget).await,
             Probe::Postgres(p) => p.check(budget).await,
+            Probe::MySql(p) => p.check().await,
             Probe::Redis(p) => p.check().await,
             Probe::ClickHouse(p) => p.check(budget).await,
             Probe::S3(p) => p.check(budget).await,

@@ -9,6 +9,7 @@ mod inputs;
 mod langfuse;
 mod lint;
 mod listen;
+mod mysql;
 mod postgres;
 mod process;
 mod proxy;

@@ -29,7 +29,7 @@ const TABLES: Opt = Opt {
     var: "READYGATE_TABLES",
     takes: Takes::List("NAME", Split::CommaOrWhitespace),
     help:
-        "PostgreSQL: this table must exist (schema.name, or name through search_path); repeatable",
+        "PostgreSQL, MySQL: this table must exist (schema.name, or name through search_path or in the URL's database); repeatable",
 };
 const PRISMA: Opt = Opt {
     flag: Some("--prisma-migrations"),
@@ -57,7 +57,7 @@ const SQL: Opt = Opt {
     short: None,
     var: "READYGATE_SQL",
     takes: Takes::Value("QUERY"),
-    help: "PostgreSQL: this query must return true; runs read-only with a statement timeout",
+    help: "PostgreSQL, MySQL: this query must return true; runs read-only with a statement timeout",
 };
 
 const SQL_AS_SUPERUSER: Opt = Opt {
@@ -78,6 +78,8 @@ pub(crate) const OPTIONS: &[&Opt] = &[
 ];
 
 const KINDS: &str = "postgres://";
+/// `--table` and `--sql` apply to MySQL targets too.
+const SQL_KINDS: &str = "postgres:// or mysql://";
 
 /// What a PostgreSQL target URL must hold: a host, or a `host=` socket.
 pub(crate) fn check_url(url: &::url::Url, has_host: bool) -> Result<(), String> {
@@ -148,11 +150,13 @@ impl Requirements {
         self.prisma || !self.migrations.is_empty()
     }
 
-    /// Reads the flags; `present` says whether there is a PostgreSQL target.
-    pub(crate) fn read(m: &Merge, present: bool) -> Result<Requirements, ConfigError> {
+    /// Reads the flags; `present` says whether there is a PostgreSQL
+    /// target, `mysql` whether there is a MySQL one (`--table` and `--sql`
+    /// apply to both).
+    pub(crate) fn read(m: &Merge, present: bool, mysql: bool) -> Result<Requirements, ConfigError> {
         let mut req = Requirements::default();
         for given in m.list(&TABLES)? {
-            applies_to(given.origin, present, KINDS)?;
+            applies_to(given.origin, present || mysql, SQL_KINDS)?;
             req.tables
                 .push(TableName::parse(&given.value).or_else(|e| err(given.origin, e))?);
         }
@@ -180,7 +184,7 @@ impl Requirements {
             }
         }
         if let Some(sql) = m.value(&SQL)? {
-            applies_to(sql.origin, present, KINDS)?;
+            applies_to(sql.origin, present || mysql, SQL_KINDS)?;
             if sql.value.contains('\0') {
                 return err(sql.origin, "contains a NUL byte");
             }
@@ -207,6 +211,9 @@ impl Requirements {
             }
         }
         req.sql_as_superuser = m.switch(&SQL_AS_SUPERUSER)?;
+        if req.sql_as_superuser {
+            applies_to(m.switch_origin(&SQL_AS_SUPERUSER), present, KINDS)?;
+        }
         if req.sql_as_superuser && req.sql.is_none() {
             return err(
                 m.switch_origin(&SQL_AS_SUPERUSER),
@@ -321,11 +328,11 @@ fn prisma_migrations_in(dir: &Path) -> Result<Vec<String>, String> {
     Ok(names)
 }
 
-/// Erases a future's type behind `dyn Send`. sqlx's futures borrow the
+/// Erases a future's type behind `dyn Send` (the MySQL room uses it too). sqlx's futures borrow the
 /// connection in ways rustc cannot prove `Send` for every lifetime once they
 /// are nested in a generic caller (rust-lang/rust#102211); boxing each one at
 /// its call site, where the lifetimes are concrete, sidesteps that.
-fn boxed<'a, T>(
+pub(crate) fn boxed<'a, T>(
     fut: impl Future<Output = T> + Send + 'a,
 ) -> Pin<Box<dyn Future<Output = T> + Send + 'a>> {
     Box::pin(fut)

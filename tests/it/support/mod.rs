@@ -6,6 +6,7 @@
 mod clickhouse;
 mod hostile;
 mod http;
+mod mysql;
 mod postgres;
 mod redis;
 mod s3;
@@ -22,6 +23,7 @@ use std::time::{Duration, Instant};
 pub use clickhouse::{ClickHouse, CLICKHOUSE_PASSWORD};
 pub use hostile::{BlackHole, Hostile, Misbehave};
 pub use http::{HttpStub, Sidecar};
+pub use mysql::{MySql, MYSQL_APP_PASSWORD};
 pub use postgres::{Postgres, ADMIN_PASSWORD, APP_PASSWORD};
 pub use redis::{Redis, RedisCluster};
 pub use s3::S3;
