@@ -16,6 +16,7 @@ pub(crate) mod postgres;
 pub(crate) mod proxy;
 pub(crate) mod redis;
 pub(crate) mod s3;
+pub(crate) mod slots;
 pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod url_part;

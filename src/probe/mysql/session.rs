@@ -16,14 +16,12 @@ use super::errors::{classify, database_error};
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
 use crate::probe::postgres::{boxed, TableName};
+use crate::probe::slots::SlotCount;
 use crate::text::noun_verb;
 
 /// Longest a statement may run (`max_statement_time` on MariaDB,
 /// `max_execution_time` on MySQL); the attempt timeout cuts it sooner.
 const STATEMENT_SECONDS: u64 = 5;
-
-/// Free slots are counted at most this often, unless close to crowded.
-const COUNT_SLOTS_EVERY: Duration = Duration::from_secs(1);
 
 /// Where the server's connected threads can be read, tried in order:
 /// MariaDB and MySQL 5.6 have the first, MySQL 5.7+ the second.
@@ -46,30 +44,6 @@ pub(crate) struct MySqlProbe {
 struct Session {
     conn: MySqlConnection,
     slots: Option<SlotCount>,
-}
-
-#[derive(Clone, Copy)]
-struct SlotCount {
-    at: tokio::time::Instant,
-    free: i64,
-    max_connections: i64,
-}
-
-impl SlotCount {
-    fn crowded(self) -> bool {
-        self.free < crowded_below(self.max_connections)
-    }
-
-    fn stale(self) -> bool {
-        self.at.elapsed() >= COUNT_SLOTS_EVERY
-            || self.free < 2 * crowded_below(self.max_connections)
-    }
-}
-
-/// Fewer free slots than this and the gate gives its connection back: a
-/// tenth of `max_connections`, at least 3.
-fn crowded_below(max_connections: i64) -> i64 {
-    (max_connections / 10).max(3)
 }
 
 struct Status {
@@ -156,11 +130,10 @@ impl MySqlProbe {
             Err(e) => return (Err(e), false),
         };
         if let Some(threads) = status.threads {
-            session.slots = Some(SlotCount {
-                at: tokio::time::Instant::now(),
-                free: status.max_connections - threads,
-                max_connections: status.max_connections,
-            });
+            session.slots = Some(SlotCount::now(
+                status.max_connections - threads,
+                status.max_connections,
+            ));
         }
         let crowded = session.slots.is_some_and(SlotCount::crowded);
         let fail = |e: NotReady| (Err(NotReady { crowded, ..e }), !crowded);

@@ -15,6 +15,7 @@ use super::errors::classify;
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
 use super::{boxed, Requirements};
 use crate::not_ready::{Class, NotReady};
+use crate::probe::slots::SlotCount;
 use crate::text::noun_verb;
 
 pub(crate) struct PostgresProbe {
@@ -43,39 +44,6 @@ struct Session {
     /// The last attempt on it was ready: a sidecar's checks of a ready
     /// server skip the migration progress.
     was_ready: bool,
-}
-
-#[derive(Clone, Copy)]
-struct SlotCount {
-    at: tokio::time::Instant,
-    free: i32,
-    max_connections: i32,
-}
-
-impl SlotCount {
-    fn crowded(self) -> bool {
-        self.free < crowded_below(self.max_connections)
-    }
-
-    /// Due for counting again: a second old, or close to crowded.
-    fn stale(self) -> bool {
-        self.at.elapsed() >= COUNT_SLOTS_EVERY
-            || self.free < 2 * crowded_below(self.max_connections)
-    }
-}
-
-/// Counting free slots reads every backend's status (pg_stat_activity),
-/// most of an attempt's cost on a busy server: 100 gates polling every
-/// 80 ms would spend a core on it. Once a second is enough to decide
-/// whether to keep a connection, except when the last count was close to
-/// crowded: then every attempt counts, or a fleet starting at once would
-/// overshoot (each gate counted before the last ones arrived).
-const COUNT_SLOTS_EVERY: Duration = Duration::from_secs(1);
-
-/// Fewer free slots than this and the gate gives its connection back: a
-/// tenth of `max_connections`, at least 3.
-fn crowded_below(max_connections: i32) -> i32 {
-    (max_connections / 10).max(3)
 }
 
 /// The result of one attempt on an open connection.
@@ -165,11 +133,7 @@ impl PostgresProbe {
         };
         // Keep the connection only while the server has room for the app.
         if let Some(free) = status.free_slots {
-            session.slots = Some(SlotCount {
-                at: tokio::time::Instant::now(),
-                free,
-                max_connections: status.max_connections,
-            });
+            session.slots = Some(SlotCount::now(free.into(), status.max_connections.into()));
         }
         let crowded = session.slots.is_some_and(SlotCount::crowded);
         boxed(self.judge(session, status, crowded)).await

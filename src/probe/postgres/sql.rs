@@ -16,7 +16,7 @@ pub(super) struct Status {
     pub(super) has_prisma_table: bool,
     pub(super) in_recovery: bool,
     pub(super) max_connections: i32,
-    /// Counted at most once a second (`COUNT_SLOTS_EVERY`), else `None`.
+    /// Counted at most once a second (`probe::slots`), else `None`.
     pub(super) free_slots: Option<i32>,
     pub(super) session: String,
     /// Who holds Prisma's migration lock, when asked (`progress`).
