@@ -98,6 +98,10 @@ impl Class {
     }
 }
 
+/// The longest reason kept, in bytes: a server's 16 MiB error message must
+/// not become a 16 MiB log line or `/readyz` body.
+const REASON_MAX: usize = 1024;
+
 /// Why a target is not ready: a one-line reason and, when known, a hint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct NotReady {
@@ -116,7 +120,7 @@ impl NotReady {
     pub(crate) fn new(class: Class, reason: impl Into<String>) -> Self {
         NotReady {
             class,
-            reason: one_line(&reason.into()),
+            reason: crate::text::capped(&one_line(&reason.into()), REASON_MAX),
             hint: None,
             crowded: false,
             cheap: false,
@@ -125,6 +129,15 @@ impl NotReady {
 
     pub(crate) fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Nothing answered (a refused connect, no socket file): asking again
+    /// costs the other side nothing, so the schedule need not slow down.
+    /// Not for a connection that was accepted and then closed: that cost
+    /// an accept, and is what a proxy with no backend does.
+    pub(crate) fn free_to_retry(mut self) -> Self {
+        self.cheap = true;
         self
     }
 
@@ -138,11 +151,19 @@ impl NotReady {
     /// Classifies an I/O error from connecting.
     pub(crate) fn from_io(err: &io::Error, what: &str) -> Self {
         match err.kind() {
-            io::ErrorKind::ConnectionRefused => {
-                NotReady::new(Class::Refused, format!("connection refused by {what}")).hint(
-                    "nothing listens there yet: is the server up, and are the host and port right?",
-                )
-            }
+            io::ErrorKind::ConnectionRefused => NotReady::new(
+                Class::Refused,
+                format!("connection refused by {what}"),
+            )
+            .hint("nothing listens there yet: is the server up, and are the host and port right?")
+            .free_to_retry(),
+            // A Unix socket path (PostgreSQL's host=, MySQL's socket=).
+            io::ErrorKind::NotFound => NotReady::new(
+                Class::Refused,
+                format!("no socket at {what} yet"),
+            )
+            .hint("the server has not created its socket yet: is it up, and is the path right?")
+            .free_to_retry(),
             io::ErrorKind::ConnectionReset
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::UnexpectedEof

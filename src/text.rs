@@ -28,6 +28,28 @@ pub(crate) fn printable(text: &str) -> String {
         .collect()
 }
 
+/// At most `max` bytes of a message, cut before the word that crosses the
+/// limit, so that no word (a secret the redactor blanks only whole) is
+/// shown in part; "(cut)" marks the cut.
+pub(crate) fn capped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    let head = match text[end..].starts_with(char::is_whitespace) {
+        true => head,
+        false => head.rsplit_once(char::is_whitespace).map_or("", |(h, _)| h),
+    };
+    match head.trim_end() {
+        "" => "(cut)".to_string(),
+        head => format!("{head} (cut)"),
+    }
+}
+
 /// Error texts from libraries can span lines; output is one line each.
 pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -97,6 +119,15 @@ pub(crate) fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn caps_cut_between_words() {
+        assert_eq!(capped("short", 10), "short");
+        assert_eq!(capped("one two hunter2secret", 12), "one two (cut)");
+        assert_eq!(capped("one two three", 8), "one two (cut)");
+        assert_eq!(capped(&"x".repeat(50), 10), "(cut)");
+        assert_eq!(capped("é é é é", 4), "é (cut)");
+    }
 
     #[test]
     fn shortened_and_one_line() {

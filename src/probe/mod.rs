@@ -169,6 +169,7 @@ impl Target {
         let mut found = secret::url_secrets(&self.url);
         if self.kind == Kind::Http {
             found.extend(http::credential_secrets(&self.url));
+            found.extend(http::fragment_secrets(&self.url));
         }
         found
     }
@@ -257,7 +258,7 @@ impl Planner {
             s3,
             http,
             postgres: postgres::Planner::new(postgres, attempt_timeout),
-            mysql: mysql::Planner::new(mysql),
+            mysql: mysql::Planner::new(mysql, attempt_timeout),
             clickhouse,
             tls,
         })
@@ -402,28 +403,28 @@ impl Check for Probe {
             p => p.check_kind(budget).await,
         };
         result.map_err(|e| NotReady {
-            cheap: self.costs_nothing(&e),
+            cheap: e.cheap || self.asks_itself(),
             ..e
         })
     }
 }
 
 impl Probe {
-    /// Asking again after `failure` costs the other side nothing measurable:
-    /// a connect that nothing accepted, a look at our own file system or
-    /// socket table, or a port or socket that is still accepting (for
-    /// `--until-down`). A DNS failure is not free (the resolver answers every
-    /// try, several times with search domains), nor is an answer a server
-    /// had to compute (an HTTP status, a query): those keep the gentle
+    /// Every failure of this probe costs the other side nothing measurable:
+    /// a look at our own file system or socket table, or (`--until-down`) a
+    /// port or socket that still accepts. Other kinds' failures are free
+    /// only when nothing answered (`NotReady::free_to_retry`, set where a
+    /// connect is refused); a DNS failure, an accepted-then-closed
+    /// connection or an answer (an HTTP status, a query) keep the gentle
     /// schedule.
-    fn costs_nothing(&self, failure: &NotReady) -> bool {
+    fn asks_itself(&self) -> bool {
         match self {
             Probe::File(_) | Probe::Unix(_) | Probe::Listen(_) => true,
             Probe::UntilDown(p) => matches!(
                 **p,
                 Probe::Tcp(_) | Probe::File(_) | Probe::Unix(_) | Probe::Listen(_)
             ),
-            _ => failure.class == Class::Refused,
+            _ => false,
         }
     }
 

@@ -140,10 +140,14 @@ fn methods_bodies_response_headers_and_patterns() {
         "{}",
         ran.stderr
     );
-    let ran = once(&["--http-expect-header", "Set-Cookie: session=x"]);
+    let ran = once(&[
+        "--http-expect-header",
+        "Set-Cookie: session=expected-Tok-4a1",
+    ]);
     assert_eq!(ran.code, Some(1));
+    assert!(!ran.stderr.contains("expected-Tok-4a1"), "{}", ran.stderr);
     assert!(
-        !ran.stderr.contains("hunter2") && ran.stderr.contains("value not shown"),
+        !ran.stderr.contains("hunter2") && ran.stderr.contains("values not shown"),
         "{}",
         ran.stderr
     );
@@ -177,6 +181,38 @@ fn methods_bodies_response_headers_and_patterns() {
         "{}",
         ran.stdout
     );
+    // Bodies and credential headers' expected values are never shown, from
+    // flags or fragments, in the target's name or its description.
+    let secret_url = format!(
+        "{}#send-body=body-Tok-77c1&expect-header=Authorization:%20Bearer%20frag-Tok-19ad",
+        web.url("/s")
+    );
+    let flags = [
+        "--http-expect-header",
+        "X-Api-Key: flag-Tok-52be",
+        "--http-send-body",
+        "flagbody-Tok-0c3",
+    ];
+    for args in [
+        vec!["--print-config", &secret_url],
+        vec!["--once", &secret_url],
+        [&["--print-config", &url][..], &flags[..]].concat(),
+        [&["--once", &url][..], &flags[..]].concat(),
+    ] {
+        let ran = run(readygate().args(&args).env("READYGATE_LOG", "trace"));
+        for secret in [
+            "body-Tok-77c1",
+            "frag-Tok-19ad",
+            "flag-Tok-52be",
+            "flagbody-Tok-0c3",
+        ] {
+            assert!(
+                !ran.all_output().contains(secret),
+                "{args:?} shows {secret}: {}",
+                ran.all_output()
+            );
+        }
+    }
 
     // Bad input: exit 2, one line naming the flag or the target.
     let tcp = format!("tcp://127.0.0.1:{}", free_port());
@@ -197,6 +233,15 @@ fn methods_bodies_response_headers_and_patterns() {
         (&[&format!("{url}#methd=GET")], "unknown fragment setting"),
         (&[&format!("{url}#method=HEAD&json=/a=1")], "HEAD"),
         (&[&format!("{url}#status=2xx")], "#status="),
+        (&[&format!("{url}#body=")], "empty #body="),
+        (
+            &[&url, "--http-header", "Content-Length: 5"],
+            "frames the request",
+        ),
+        (
+            &[&url, "--http-header", "Transfer-Encoding: chunked"],
+            "frames the request",
+        ),
     ];
     for (args, culprit) in bad {
         let ran = run(readygate().args(*args).args(["--timeout", "1s"]));

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    eventually, finish, free_port, readygate, run, spawn, usage_error, Certs, MySql, Sidecar,
-    MYSQL_APP_PASSWORD,
+    eventually, finish, free_port, readygate, run, spawn, usage_error, Certs, Hostile, Misbehave,
+    MySql, Sidecar, MYSQL_APP_PASSWORD,
 };
 
 #[test]
@@ -89,6 +89,14 @@ fn sql_checks_cannot_write() {
     );
     let ran = check("SELECT name FROM users");
     assert!(ran.stderr.contains("Unknown column"), "{}", ran.stderr);
+    let ran = run(readygate().args(["--once", &url, "--sql", "SELECT FROM users", "--fail-fast"]));
+    assert_eq!(
+        ran.code,
+        Some(3),
+        "a syntax error does not fix itself: {}",
+        ran.stderr
+    );
+    // A column a migration may still add is waited for, not fatal.
     let ran = run(readygate().args([
         "--once",
         &url,
@@ -96,12 +104,7 @@ fn sql_checks_cannot_write() {
         "SELECT nope FROM users",
         "--fail-fast",
     ]));
-    assert_eq!(
-        ran.code,
-        Some(3),
-        "a wrong query does not fix itself: {}",
-        ran.stderr
-    );
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     for (sql, culprit) in [
         ("SELECT 1 INTO OUTFILE '/tmp/readygate-x'", "INTO"),
         ("SELECT 1 /*! INTO @x */", "executable comment"),
@@ -265,10 +268,70 @@ fn bad_mysql_input_is_one_line() {
             "--sql-as-superuser",
         ),
         (vec!["mysql:///app".into()], "needs a host"),
+        (vec![format!("{url}?charset=nonsense")], "charset="),
+        (
+            vec![format!("{url}?ssl-mode=DISABLED&ssl-mode=REQUIRED")],
+            "twice",
+        ),
     ];
     for (args, culprit) in cases {
         let ran = run(readygate().args(&args).arg("--once"));
         usage_error(&ran, &format!("{args:?}"), culprit);
         assert!(!ran.stderr.contains(MYSQL_APP_PASSWORD), "{}", ran.stderr);
     }
+}
+
+/// Hostile "MySQL" servers: one that answers with a 1 MiB error message,
+/// one that accepts and closes at once (a proxy with no backend).
+#[test]
+fn hostile_mysql_servers_get_short_lines_and_no_hammering() {
+    let mut row = crate::record::row(
+        "MySQL",
+        "a server whose error message is 1 MiB; a server that accepts and closes every connection",
+        "one short line (the message cut at a word); an accept-and-close is retried on the gentle schedule, not every 80 ms",
+    );
+    // An error packet (0xFF, 1045, '#28000', message) as the greeting.
+    let message = "access denied ".repeat(75_000);
+    let mut payload = vec![0xFF, 0x15, 0x04];
+    payload.extend_from_slice(b"#28000");
+    payload.extend_from_slice(message.as_bytes());
+    let len = payload.len() as u32;
+    let mut packet = len.to_le_bytes()[..3].to_vec();
+    packet.push(0);
+    packet.extend_from_slice(&payload);
+    let wordy = Hostile::start(Misbehave::Banner(Box::leak(packet.into_boxed_slice())));
+    let url = format!(
+        "mysql://app:{MYSQL_APP_PASSWORD}@127.0.0.1:{}/app",
+        wordy.port
+    );
+    let ran = run(readygate().args(["--once", &url]));
+    assert_eq!(ran.code, Some(1), "{:.300}", ran.stderr);
+    assert!(
+        ran.stderr.len() < 2048,
+        "{} bytes: {:.300}",
+        ran.stderr.len(),
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains("access denied (cut)"),
+        "{:.300}",
+        ran.stderr
+    );
+    // Accepts and closes: each try cost an accept, so they slow down.
+    let closes = Hostile::start(Misbehave::CloseAtOnce);
+    let url = format!(
+        "mysql://app:{MYSQL_APP_PASSWORD}@127.0.0.1:{}/app",
+        closes.port
+    );
+    let ran = run(readygate().args([&url, "--timeout", "6s"]));
+    assert_eq!(ran.code, Some(1));
+    let accepted = closes.accepted();
+    assert!(
+        (25..=50).contains(&accepted),
+        "{accepted} connections in 6 s"
+    );
+    row.saw(format!(
+        "a {}-byte line ending in '(cut)'; {accepted} accepts in 6 s (80 ms would be 75)",
+        ran.stderr.len()
+    ));
 }

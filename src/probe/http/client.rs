@@ -84,6 +84,23 @@ pub(super) fn parse_header(raw: &str) -> Result<(HeaderName, HeaderValue), Strin
         .ok_or("has no ':'; write it as 'Name: value'")?;
     let name = HeaderName::from_bytes(name.trim().as_bytes())
         .map_err(|_| format!("has an invalid header name {:?}", shorten(name.trim())))?;
+    // These frame the request or the connection: a wrong one makes the
+    // server wait for bytes that never come, or read half the body.
+    const FRAMING: [&str; 8] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "upgrade",
+        "te",
+        "trailer",
+        "keep-alive",
+        "proxy-connection",
+    ];
+    if FRAMING.contains(&name.as_str()) {
+        return Err(format!(
+            "sets {name}, which frames the request: readygate sets it itself; drop it"
+        ));
+    }
     let mut value = HeaderValue::from_str(value.trim())
         .map_err(|_| format!("{name} has a value with characters a header cannot carry"))?;
     value.set_sensitive(true);

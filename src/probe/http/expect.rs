@@ -149,6 +149,21 @@ pub(crate) struct HeaderExpect {
 }
 
 impl HeaderExpect {
+    /// A header that carries credentials: its expected value is a secret,
+    /// never shown.
+    pub(crate) fn is_secret(&self) -> bool {
+        is_secret_header(self.name.as_str())
+    }
+
+    /// The expected value as shown: `***` for a secret header.
+    fn shown_value(&self) -> String {
+        match (&self.value, self.is_secret()) {
+            (Some(_), true) => "***".into(),
+            (Some(v), false) => format!("{v:?}"),
+            (None, _) => String::new(),
+        }
+    }
+
     pub(crate) fn parse(raw: &str) -> Result<Self, String> {
         let (name, value) = match raw.split_once(':') {
             Some((name, value)) => (name, Some(value.trim().to_string())),
@@ -160,6 +175,14 @@ impl HeaderExpect {
                 shorten(name.trim())
             )
         })?;
+        if value
+            .as_deref()
+            .is_some_and(|v| v.contains(['\r', '\n', '\0']))
+        {
+            return Err(format!(
+                "{name} has a value with a line break or NUL, which no header can carry"
+            ));
+        }
         Ok(HeaderExpect { name, value })
     }
 
@@ -188,24 +211,15 @@ impl HeaderExpect {
         if have.iter().any(matches) {
             return Ok(());
         }
-        let Some(first) = have.first() else {
-            return Err(format!(
-                "the response has no {} header, want {want:?}",
-                self.name
-            ));
-        };
         let n = self.name.as_str();
-        let secret = [
-            "cookie", "auth", "token", "key", "secret", "session", "password",
-        ]
-        .iter()
-        .any(|w| n.contains(w));
-        match secret {
-            true => Err(format!(
-                "header {n} does not match (value not shown), want {want:?}"
-            )),
+        let want = self.shown_value();
+        let Some(first) = have.first() else {
+            return Err(format!("the response has no {n} header, want {want}"));
+        };
+        match self.is_secret() {
+            true => Err(format!("header {n} does not match (values not shown)")),
             false => Err(format!(
-                "header {n} is \"{}\", want {want:?}",
+                "header {n} is \"{}\", want {want}",
                 excerpt(&shown(first))
             )),
         }
@@ -215,10 +229,21 @@ impl HeaderExpect {
 impl std::fmt::Display for HeaderExpect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.value {
-            Some(v) => write!(f, "header {}: {v:?}", self.name),
+            Some(_) => write!(f, "header {}: {}", self.name, self.shown_value()),
             None => write!(f, "header {} present", self.name),
         }
     }
+}
+
+/// Header names that carry credentials (cookies, authorization, tokens,
+/// keys, sessions, passwords): their values are never shown.
+pub(crate) fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "cookie", "auth", "token", "key", "secret", "session", "password",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
 }
 
 /// `--http-body-regex`: a pattern the body must match somewhere. Compiled
@@ -235,24 +260,47 @@ pub(crate) struct BodyRegex {
 impl BodyRegex {
     const SIZE_LIMIT: usize = 1 << 20;
 
-    pub(crate) fn parse(pattern: &str) -> Result<Self, String> {
+    fn syntax() -> syntax::Config {
+        syntax::Config::new().unicode(false).utf8(false)
+    }
+
+    /// Checks a pattern's syntax only (cheap): for per-target settings,
+    /// read before the patterns are compiled, once each.
+    pub(crate) fn check_syntax(pattern: &str) -> Result<(), String> {
         if pattern.is_empty() {
             return Err("is empty; write a pattern, e.g. \"status\":\\s*\"OK\"".into());
         }
+        syntax::parse_with(pattern, &Self::syntax()).map(drop).map_err(|e| {
+            let why = crate::text::one_line(&e.to_string());
+            format!(
+                "{:?} is not a regular expression readygate can run: {} (no backreferences, look-around or Unicode classes)",
+                shorten(pattern),
+                crate::text::shorten_to(&why, 200)
+            )
+        })
+    }
+
+    /// The memory its automaton holds.
+    pub(crate) fn memory(&self) -> usize {
+        self.dfa.memory_usage()
+    }
+
+    pub(crate) fn parse(pattern: &str) -> Result<Self, String> {
+        Self::check_syntax(pattern)?;
         let dfa = dense::Builder::new()
             .configure(
                 dense::DFA::config()
                     .dfa_size_limit(Some(Self::SIZE_LIMIT))
                     .determinize_size_limit(Some(2 * Self::SIZE_LIMIT)),
             )
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .syntax(Self::syntax())
             .thompson(thompson::Config::new().utf8(false).nfa_size_limit(Some(Self::SIZE_LIMIT)))
             .build(pattern)
             .map_err(|e| {
-                let why = e.to_string();
-                match why.contains("limit") {
+                let why = crate::text::one_line(&crate::text::error_chain(&e));
+                match why.contains("limit") || why.contains("too big") {
                     true => format!("{:?} is too large to match in bounded memory (over 1 MiB as an automaton); simplify it", shorten(pattern)),
-                    false => format!("{:?} is not a regular expression: {}", shorten(pattern), crate::text::one_line(&why)),
+                    false => format!("{:?} is not a regular expression readygate can run: {} (no backreferences, look-around or Unicode classes)", shorten(pattern), crate::text::shorten_to(&why, 200)),
                 }
             })?;
         Ok(BodyRegex {
@@ -279,7 +327,7 @@ pub(crate) struct Expect {
     pub(crate) headers: Vec<HeaderExpect>,
     pub(crate) json: Vec<JsonExpect>,
     pub(crate) body: Option<String>,
-    pub(crate) body_regex: Option<BodyRegex>,
+    pub(crate) body_regex: Option<std::sync::Arc<BodyRegex>>,
     /// `--expect-version`: the JSON `/version` must be this release (a
     /// leading `v` on either side is ignored).
     pub(crate) version: Option<String>,
@@ -351,11 +399,17 @@ mod tests {
         assert!(want("X-Ready")
             .unwrap_err()
             .contains("has no x-ready header"));
-        let cookie = want("Set-Cookie: session=x").unwrap_err();
+        let cookie = want("Set-Cookie: session=expected2").unwrap_err();
         assert!(
-            !cookie.contains("hunter2") && cookie.contains("not shown"),
+            !cookie.contains("hunter2") && !cookie.contains("expected2"),
             "{cookie}"
         );
+        assert!(cookie.contains("not shown"), "{cookie}");
+        let shown = HeaderExpect::parse("X-Api-Key: k-expected-9")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "header x-api-key: ***");
+        assert!(HeaderExpect::parse("X-A: b\r\nX: c").is_err());
         assert!(HeaderExpect::parse("Bad Name: x").is_err());
     }
 

@@ -106,7 +106,17 @@ pub(crate) const OPTIONS: &[&Opt] = &[
 
 const KINDS: &str = "http(s)://";
 
-pub(crate) use crate::secret::{credential_secrets, redact_http_url as redact_url};
+/// The most memory the compiled body patterns of all targets may hold.
+const PATTERNS_MEMORY: usize = 8 << 20;
+
+pub(crate) use crate::secret::credential_secrets;
+pub(crate) use settings::fragment_secrets;
+
+/// An HTTP target as shown: credentials redacted, and in its fragment the
+/// request body and credential headers' expected values masked.
+pub(crate) fn redact_url(url: &Url) -> String {
+    crate::secret::redact_http_url(&settings::masked(url))
+}
 
 /// What a preset adds to one of its HTTP targets.
 #[derive(Clone, Debug, Default)]
@@ -135,7 +145,7 @@ pub(crate) struct Flags {
     status: Option<StatusSet>,
     json: Vec<JsonExpect>,
     body: Option<String>,
-    body_regex: Option<BodyRegex>,
+    body_regex: Option<Arc<BodyRegex>>,
     expect_headers: Vec<HeaderExpect>,
     method: Option<reqwest::Method>,
     send_body: Option<String>,
@@ -174,7 +184,9 @@ impl Flags {
         let mut body_regex = None;
         if let Some(given) = m.value(&BODY_REGEX)? {
             applies_to(given.origin, present, KINDS)?;
-            body_regex = Some(BodyRegex::parse(&given.value).or_else(|e| err(given.origin, e))?);
+            body_regex = Some(Arc::new(
+                BodyRegex::parse(&given.value).or_else(|e| err(given.origin, e))?,
+            ));
         }
         let mut expect_headers = Vec::new();
         for given in m.list(&EXPECT_HEADERS)? {
@@ -231,6 +243,14 @@ impl Flags {
             header_names.push(name.to_string());
             headers.append(name, value);
         }
+        for h in expect_headers.iter().filter(|h| h.is_secret()) {
+            secrets.extend(
+                h.value
+                    .as_deref()
+                    .map(|v| v.trim_end_matches('*').to_string()),
+            );
+        }
+        secrets.extend(send_body.as_ref().map(|g| g.value.clone()));
         Ok(Flags {
             status,
             json,
@@ -258,6 +278,9 @@ pub(crate) struct Planner {
     flags: Flags,
     /// `--http-header` sets Content-Type (else a body gets one by its form).
     sets_content_type: bool,
+    /// Compiled body patterns by their text, and the memory they hold all
+    /// told (at most [`PATTERNS_MEMORY`]).
+    patterns: std::sync::Mutex<(std::collections::HashMap<String, Arc<BodyRegex>>, usize)>,
     description_tail: Vec<String>,
 }
 
@@ -286,7 +309,13 @@ impl Planner {
         } else if let Some(ca) = &tls.ca_file {
             description_tail.push(format!("CA {ca}"));
         }
+        let mut patterns = (std::collections::HashMap::new(), 0);
+        if let Some(re) = &flags.body_regex {
+            patterns.1 = re.memory();
+            patterns.0.insert(re.pattern.clone(), re.clone());
+        }
         Ok(Planner {
+            patterns: std::sync::Mutex::new(patterns),
             proxies,
             client,
             tls: tls.clone(),
@@ -332,7 +361,10 @@ impl Planner {
                 .unwrap_or_else(|| f.expect_headers.clone()),
             json,
             body: own.body.or_else(|| f.body.clone()),
-            body_regex: own.body_regex.or_else(|| f.body_regex.clone()),
+            body_regex: match own.body_regex {
+                Some(pattern) => Some(self.pattern(&pattern, origin)?),
+                None => f.body_regex.clone(),
+            },
             version,
         };
         let (method, send_body) = match (own.method, own.send_body) {
@@ -386,13 +418,35 @@ impl Planner {
         Ok((probe, description))
     }
 
+    /// A target's body pattern, compiled once however many targets use it;
+    /// all of them together hold at most [`PATTERNS_MEMORY`].
+    fn pattern(&self, pattern: &str, origin: &str) -> Result<Arc<BodyRegex>, ConfigError> {
+        let mut guard = self.patterns.lock().unwrap_or_else(|p| p.into_inner());
+        let (compiled, memory) = &mut *guard;
+        if let Some(re) = compiled.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Arc::new(BodyRegex::parse(pattern).or_else(|e| {
+            err(
+                origin,
+                format_args!("has #body-regex= that {}", e.trim_start_matches("is ")),
+            )
+        })?);
+        *memory += re.memory();
+        if *memory > PATTERNS_MEMORY {
+            return err(origin, format_args!("brings the body patterns of all targets to over {} MiB of automata; use fewer or simpler patterns", PATTERNS_MEMORY >> 20));
+        }
+        compiled.insert(pattern.to_string(), re.clone());
+        Ok(re)
+    }
+
     fn describe(&self, ask: &Ask, e: &Expect) -> String {
         let mut parts = vec![];
         if ask.method != reqwest::Method::GET {
             parts.push(format!("{}", ask.method));
         }
         if let Some(body) = &ask.body {
-            parts.push(format!("sending {}", crate::text::excerpt(body)));
+            parts.push(format!("sending a body of {} bytes", body.len()));
         }
         parts.push(format!("status {}", e.status));
         parts.extend(e.headers.iter().map(ToString::to_string));

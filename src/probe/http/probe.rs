@@ -251,6 +251,7 @@ fn unreachable_socket(socket: &std::path::Path, e: &NotReady) -> NotReady {
             "a file is there but no server accepts on it (a socket left from an earlier run, or not a socket at all)",
         ),
     }
+    .free_to_retry()
 }
 
 /// What came back, the body cut at [`BODY_CAP`].
@@ -334,11 +335,12 @@ pub(crate) fn classify(err: reqwest::Error, budget: Duration) -> NotReady {
     }
     if lower.contains("no such file or directory") {
         // Only a Unix socket path can be missing (`http+unix://`).
-        return NotReady::new(Class::Refused, "the socket does not exist yet");
+        return NotReady::new(Class::Refused, "the socket does not exist yet").free_to_retry();
     }
     if lower.contains("connection refused") {
         return NotReady::new(Class::Refused, "connection refused")
-            .hint("nothing listens there yet: is the server up, and are the host and port right?");
+            .hint("nothing listens there yet: is the server up, and are the host and port right?")
+            .free_to_retry();
     }
     if lower.contains("end of file before message length reached")
         || lower.contains("connection closed before message completed")

@@ -8,7 +8,7 @@
 use reqwest::Method;
 use url::Url;
 
-use super::expect::{BodyRegex, HeaderExpect, JsonExpect, StatusSet};
+use super::expect::{is_secret_header, BodyRegex, HeaderExpect, JsonExpect, StatusSet};
 use crate::text::shorten;
 
 /// The request to send.
@@ -48,7 +48,8 @@ pub(crate) struct Overrides {
     pub(crate) send_body: Option<String>,
     pub(crate) status: Option<StatusSet>,
     pub(crate) body: Option<String>,
-    pub(crate) body_regex: Option<BodyRegex>,
+    /// Checked for syntax; the planner compiles it (once per pattern).
+    pub(crate) body_regex: Option<String>,
     /// Replace the flags' lists when given.
     pub(crate) expect_headers: Option<Vec<HeaderExpect>>,
     pub(crate) json: Option<Vec<JsonExpect>>,
@@ -91,6 +92,11 @@ impl Overrides {
                     once(o.method.is_some())?;
                     o.method = Some(parse_method(&value).map_err(bad)?);
                 }
+                "send-body" | "body" if value.is_empty() => {
+                    return Err(format!(
+                        "has an empty #{key}=; give the text, or drop the setting"
+                    ))
+                }
                 "send-body" => {
                     once(o.send_body.is_some())?;
                     o.send_body = Some(value);
@@ -105,7 +111,8 @@ impl Overrides {
                 }
                 "body-regex" => {
                     once(o.body_regex.is_some())?;
-                    o.body_regex = Some(BodyRegex::parse(&value).map_err(bad)?);
+                    BodyRegex::check_syntax(&value).map_err(bad)?;
+                    o.body_regex = Some(value);
                 }
                 "expect-header" => o
                     .expect_headers
@@ -125,6 +132,49 @@ impl Overrides {
         }
         Ok(o)
     }
+}
+
+/// The URL as shown, its fragment's request body and the expected values
+/// of credential headers masked (`send-body=***`,
+/// `expect-header=Authorization:***`).
+pub(crate) fn masked(url: &Url) -> Url {
+    let Some(fragment) = url.fragment() else {
+        return url.clone();
+    };
+    let parts: Vec<String> = fragment
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some(("send-body", _)) => "send-body=***".to_string(),
+            Some(("expect-header", raw)) => {
+                let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+                match value.split_once(':') {
+                    Some((name, _)) if is_secret_header(name.trim()) => {
+                        format!("expect-header={}:***", name.trim())
+                    }
+                    _ => part.to_string(),
+                }
+            }
+            _ => part.to_string(),
+        })
+        .collect();
+    let mut shown = url.clone();
+    shown.set_fragment(Some(&parts.join("&")));
+    shown
+}
+
+/// The secrets a fragment holds, for the redactor: its request body and
+/// the expected values of credential headers.
+pub(crate) fn fragment_secrets(url: &Url) -> Vec<String> {
+    let Ok(o) = Overrides::from_url(url) else {
+        return Vec::new();
+    };
+    let mut found: Vec<String> = o.send_body.into_iter().collect();
+    for h in o.expect_headers.unwrap_or_default() {
+        if let (true, Some(v)) = (h.is_secret(), h.value) {
+            found.push(v.trim_end_matches('*').to_string());
+        }
+    }
+    found
 }
 
 /// What to send, from the method and body given: a body means POST, and
@@ -161,7 +211,9 @@ mod tests {
         assert_eq!(headers[0].value.as_deref(), Some("1"));
         assert_eq!(o.json.unwrap().len(), 1);
         let o = overrides("http://web/h#body-regex=a+b|c%2B&send-body=%7B%7D").unwrap();
-        assert!(o.body_regex.unwrap().is_match(b"aab"));
+        assert!(BodyRegex::parse(&o.body_regex.unwrap())
+            .unwrap()
+            .is_match(b"aab"));
         assert_eq!(o.send_body.as_deref(), Some("{}"));
         assert!(overrides("http://web/h").unwrap().method.is_none());
     }
@@ -183,10 +235,24 @@ mod tests {
             ("http://web/h#status=200&status=204", "twice"),
             ("http://web/h#body=%FF", "not UTF-8"),
             ("http://web/h#body=a%00", "NUL"),
+            ("http://web/h#body=", "empty #body="),
+            ("http://web/h#send-body=", "empty #send-body="),
+            (
+                "http://web/h#expect-header=X:%20a%0D%0AEvil:%201",
+                "line break",
+            ),
         ] {
             let e = overrides(raw).unwrap_err();
             assert!(e.contains(says), "{raw}: {e}");
         }
+    }
+
+    #[test]
+    fn fragments_are_shown_without_bodies_or_credentials() {
+        let url = Url::parse("http://web/h#status=200&send-body=tok-9f8e&expect-header=Authorization:%20Bearer%20tok-1a2b&expect-header=X-Ready:yes").unwrap();
+        let shown = masked(&url).to_string();
+        assert_eq!(shown, "http://web/h#status=200&send-body=***&expect-header=Authorization:***&expect-header=X-Ready:yes");
+        assert_eq!(fragment_secrets(&url), ["tok-9f8e", "Bearer tok-1a2b"]);
     }
 
     #[test]

@@ -70,13 +70,13 @@ pub(super) fn database_error(
         1053 | 1927 | 4031 => NotReady::new(Class::Starting, format!("server is shutting down or closed the connection: {message}")),
         1129 => NotReady::new(Class::Other, format!("server refused: {message}"))
             .hint("the server blocked this host after too many failed connections: run FLUSH HOSTS (mariadb-admin flush-hosts) there"),
-        1146 => NotReady::new(Class::Schema, format!("{context}: {message}"))
+        1146 | 1054 => NotReady::new(Class::Schema, format!("{context}: {message}"))
             .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
         1205 => NotReady::new(Class::Schema, format!("{context}: waited for a lock someone else holds: {message}"))
             .hint("a migration (or another long transaction) holds a lock on what the check reads: it is running now; wait for it"),
         1969 | 3024 => NotReady::new(Class::Timeout, format!("{context}: statement timed out"))
             .hint("the query is slow or waits for a lock: check for long transactions"),
-        1064 | 1054 | 1305 | 1582 => NotReady::new(Class::BadCheck, format!("{context}: {message}"))
+        1064 | 1305 | 1582 => NotReady::new(Class::BadCheck, format!("{context}: {message}"))
             .hint("an error in the query does not fix itself: correct --sql (exit 3 with --fail-fast)"),
         1142 | 1143 | 1227 | 1370 => NotReady::new(Class::Other, format!("{context}: {message}"))
             .hint("the user lacks privileges: GRANT SELECT on what the check reads"),

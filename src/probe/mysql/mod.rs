@@ -78,8 +78,14 @@ pub(crate) fn connect_options(url: &Url) -> Result<MySqlConnectOptions, String> 
         }
         opts = opts.database(&db);
     }
+    let mut seen: Vec<String> = Vec::new();
     for (key, value) in url.query_pairs() {
         let value = no_nul(&format!("{key}= parameter"), value.into_owned())?;
+        let canonical = key.replace('-', "");
+        if seen.contains(&canonical) {
+            return Err(format!("sets {}= twice; give it once", shorten(&key)));
+        }
+        seen.push(canonical);
         match &*key {
             "ssl-mode" | "sslmode" => {
                 let mode = MySqlSslMode::from_str(&value).map_err(|_| {
@@ -101,7 +107,16 @@ pub(crate) fn connect_options(url: &Url) -> Result<MySqlConnectOptions, String> 
             }
             "socket" if value.starts_with('/') => opts = opts.socket(&value),
             "socket" => return Err("has a socket= that is not an absolute path; write e.g. ?socket=/run/mysqld/mysqld.sock".into()),
-            "charset" => opts = opts.charset(&value),
+            "charset" if CHARSETS.contains(&value.to_ascii_lowercase().as_str()) => {
+                opts = opts.charset(&value.to_ascii_lowercase());
+            }
+            "charset" => {
+                return Err(format!(
+                    "has charset={:?}; use one of {}",
+                    shorten(&value),
+                    CHARSETS.join(", ")
+                ))
+            }
             other => {
                 return Err(format!(
                     "has an unknown parameter {:?}; mysql:// takes ssl-mode, ssl-ca, ssl-cert, ssl-key, socket and charset",
@@ -111,8 +126,18 @@ pub(crate) fn connect_options(url: &Url) -> Result<MySqlConnectOptions, String> 
         }
     }
     // The statement cache holds one statement per distinct query: a few.
-    Ok(opts.statement_cache_capacity(8))
+    // sqlx's own statement logging would name no target (and warns at the
+    // default level about slow ones): the probe says what matters.
+    use sqlx::ConnectOptions as _;
+    Ok(opts
+        .statement_cache_capacity(8)
+        .log_statements(log::LevelFilter::Off)
+        .log_slow_statements(log::LevelFilter::Off, std::time::Duration::from_secs(3600)))
 }
+
+/// The character sets a gate's session may ask for: the ones a check's
+/// names and `--sql` can need (sqlx refuses others only when connecting).
+const CHARSETS: [&str; 6] = ["utf8mb4", "utf8mb3", "utf8", "latin1", "ascii", "binary"];
 
 /// A certificate or key file named in the URL: read once now, bounded, so a
 /// FIFO or `/dev/zero` is exit 2 rather than a hang or an exhausted heap.
@@ -143,12 +168,16 @@ pub(crate) fn check_sql(sql: &str) -> Result<(), String> {
 /// Plans MySQL targets.
 pub(crate) struct Planner {
     plain: Arc<Requirements>,
+    /// A statement stops after this (the attempt timeout), so an abandoned
+    /// one does not keep running on the server.
+    statement_time: std::time::Duration,
 }
 
 impl Planner {
-    pub(crate) fn new(req: Requirements) -> Planner {
+    pub(crate) fn new(req: Requirements, attempt_timeout: std::time::Duration) -> Planner {
         Planner {
             plain: Arc::new(req),
+            statement_time: attempt_timeout.min(std::time::Duration::from_secs(30)),
         }
     }
 
@@ -169,7 +198,7 @@ impl Planner {
             }
         }
         Ok((
-            MySqlProbe::new(options, self.plain.clone()),
+            MySqlProbe::new(options, self.plain.clone(), self.statement_time),
             self.plain.describe(),
         ))
     }
@@ -198,6 +227,8 @@ mod tests {
             ("mysql://db/x?socket=mysqld.sock", "absolute path"),
             ("mysql://u:%FF@db/x", "not UTF-8"),
             ("mysql://db/a%2Fb", "database name"),
+            ("mysql://db/x?charset=nonsense", "charset="),
+            ("mysql://db/x?ssl-mode=DISABLED&sslmode=REQUIRED", "twice"),
         ] {
             let e = options(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");

@@ -19,10 +19,6 @@ use crate::probe::postgres::{boxed, TableName};
 use crate::probe::slots::SlotCount;
 use crate::text::noun_verb;
 
-/// Longest a statement may run (`max_statement_time` on MariaDB,
-/// `max_execution_time` on MySQL); the attempt timeout cuts it sooner.
-const STATEMENT_SECONDS: u64 = 5;
-
 /// Where the server's connected threads can be read, tried in order:
 /// MariaDB and MySQL 5.6 have the first, MySQL 5.7+ the second.
 const THREAD_SOURCES: [&str; 2] = [
@@ -39,6 +35,10 @@ pub(crate) struct MySqlProbe {
     monitoring: bool,
     /// Index into [`THREAD_SOURCES`]; past its end, slots are not counted.
     threads_from: usize,
+    /// Longest a statement may run (`max_statement_time` on MariaDB,
+    /// `max_execution_time` on MySQL): the attempt timeout, so a statement
+    /// the gate gave up on does not run on.
+    statement_time: Duration,
 }
 
 struct Session {
@@ -54,7 +54,11 @@ struct Status {
 }
 
 impl MySqlProbe {
-    pub(crate) fn new(options: MySqlConnectOptions, req: Arc<Requirements>) -> Self {
+    pub(crate) fn new(
+        options: MySqlConnectOptions,
+        req: Arc<Requirements>,
+        statement_time: Duration,
+    ) -> Self {
         let what = match options.get_socket() {
             Some(path) => path.display().to_string(),
             None => format!("{}:{}", options.get_host(), options.get_port()),
@@ -66,6 +70,7 @@ impl MySqlProbe {
             conn: None,
             monitoring: false,
             threads_from: 0,
+            statement_time,
         }
     }
 
@@ -110,12 +115,11 @@ impl MySqlProbe {
         boxed(plain(&mut conn, "SET SESSION TRANSACTION READ ONLY".into()))
             .await
             .map_err(|e| self.classify(e))?;
-        let mariadb = format!("SET SESSION max_statement_time = {STATEMENT_SECONDS}");
+        let seconds = self.statement_time.as_secs_f64().max(0.001);
+        let mariadb = format!("SET SESSION max_statement_time = {seconds:.3}");
         if boxed(plain(&mut conn, mariadb)).await.is_err() {
-            let mysql = format!(
-                "SET SESSION max_execution_time = {}",
-                STATEMENT_SECONDS * 1000
-            );
+            let millis = self.statement_time.as_millis().max(1);
+            let mysql = format!("SET SESSION max_execution_time = {millis}");
             let _ = boxed(plain(&mut conn, mysql)).await;
         }
         Ok(Session { conn, slots: None })

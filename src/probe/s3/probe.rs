@@ -145,9 +145,9 @@ impl S3Probe {
             return e;
         }
         if text.to_ascii_lowercase().contains("refused") {
-            return NotReady::new(Class::Refused, format!("connection refused by {what}")).hint(
-                "nothing listens there yet: is the S3 server up, and is the endpoint right?",
-            );
+            return NotReady::new(Class::Refused, format!("connection refused by {what}"))
+                .hint("nothing listens there yet: is the S3 server up, and is the endpoint right?")
+                .free_to_retry();
         }
         if text.to_ascii_lowercase().contains("certificate") {
             return NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))

@@ -39,6 +39,8 @@ pub enum Misbehave {
     /// until the client goes: a reply that declares a huge length
     /// (`$4000000000`) and then delivers on it.
     Flood(&'static [u8]),
+    /// Accepts and closes at once: a proxy with no backend behind it.
+    CloseAtOnce,
 }
 
 /// A TCP server on 127.0.0.1:0 that misbehaves in one way; counts the
@@ -92,6 +94,10 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
     if let Misbehave::Silent = how {
         return stall();
     }
+    if let Misbehave::CloseAtOnce = how {
+        let _ = conn.shutdown(std::net::Shutdown::Both);
+        return;
+    }
     if let Misbehave::Flood(bytes) = how {
         let chunk = vec![b'a'; 64 << 10];
         let mut sent = conn.write_all(bytes);
@@ -112,7 +118,10 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
             format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n")
         };
         match how {
-            Misbehave::Silent | Misbehave::Banner(_) | Misbehave::Flood(_) => unreachable!(),
+            Misbehave::Silent
+            | Misbehave::Banner(_)
+            | Misbehave::Flood(_)
+            | Misbehave::CloseAtOnce => unreachable!(),
             Misbehave::HeadThenStall => {
                 let _ = conn.write_all(head(100).as_bytes());
                 return stall();
