@@ -48,6 +48,13 @@ fn a_table_that_appears_is_seen_on_one_kept_connection() {
     let other = db.url().replace("mysql://", "mariadb://");
     let ran = run(readygate().args(["--once", &other, "--table", "app.users"]));
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    // Over the server's Unix socket.
+    let socket = format!(
+        "mysql://app:{MYSQL_APP_PASSWORD}@localhost/app?socket={}",
+        db.socket().display()
+    );
+    let ran = run(readygate().args(["--once", &socket, "--table", "users"]));
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     row.saw(
         "1 connection while waiting; exit 0 within 2 s of CREATE TABLE; 'Users' is not 'users'",
     );
@@ -334,4 +341,128 @@ fn hostile_mysql_servers_get_short_lines_and_no_hammering() {
         "a {}-byte line ending in '(cut)'; {accepted} accepts in 6 s (80 ms would be 75)",
         ran.stderr.len()
     ));
+}
+
+/// A "MySQL" that streams one endless packet (continuations of 0xFFFFFF
+/// bytes): the driver would join them without a limit.
+#[test]
+fn an_endless_packet_is_cut_off() {
+    use crate::support::peak_rss;
+    let mut row = crate::record::row(
+        "MySQL",
+        "a \"MySQL\" whose greeting is an endless packet (0xFFFFFF-byte continuations, streamed)",
+        "cut off after 8 MiB: not ready, peak RSS under 64 MiB, the deadline holds",
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                // Packets of 0xFFFFFF bytes, each saying "more follows".
+                let chunk = vec![0u8; 0xFF_FFFF / 15];
+                for seq in 0u8.. {
+                    if conn.write_all(&[0xff, 0xff, 0xff, seq]).is_err() {
+                        return;
+                    }
+                    for _ in 0..15 {
+                        if conn.write_all(&chunk).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let url = format!("mysql://app:{MYSQL_APP_PASSWORD}@127.0.0.1:{port}/app");
+    let gate = spawn(readygate().args([&url, "--timeout", "3s"]));
+    std::thread::sleep(Duration::from_millis(2500));
+    let peak = peak_rss(gate.id());
+    let ran = finish(gate);
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("sent over 8 MiB without being asked"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.elapsed < Duration::from_millis(3300),
+        "{:?}",
+        ran.elapsed
+    );
+    assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+    row.saw(format!(
+        "exit 1 in {:.1} s, \"sent over 8 MiB without being asked\", peak RSS {} MiB (debug build)",
+        ran.elapsed.as_secs_f64(),
+        peak / 1024
+    ));
+}
+
+/// A "MySQL" without TLS that asks for full caching_sha2_password
+/// authentication: the driver would fetch the server's RSA key and send the
+/// password encrypted to it, which whoever strips TLS could read.
+#[test]
+fn a_plain_login_never_sends_the_password_to_a_servers_key() {
+    use std::io::{Read, Write};
+    let mut row = crate::record::row(
+        "MySQL",
+        "a server without TLS asks for caching_sha2_password's full authentication (a man in the middle that stripped TLS)",
+        "the request for the server's RSA key is never sent: not ready, a permanent TLS failure (exit 3 with --fail-fast), the password never leaves",
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let packet = |seq: u8, payload: &[u8]| {
+            let mut p = (payload.len() as u32).to_le_bytes()[..3].to_vec();
+            p.push(seq);
+            p.extend_from_slice(payload);
+            p
+        };
+        let mut greeting = vec![0x0a];
+        greeting.extend_from_slice(b"8.0.36\0");
+        greeting.extend_from_slice(&7u32.to_le_bytes());
+        greeting.extend_from_slice(b"abcdefgh\0");
+        let caps: u32 = 0x1 | 0x8 | 0x200 | 0x2000 | 0x8000 | 0x80000;
+        greeting.extend_from_slice(&(caps as u16).to_le_bytes());
+        greeting.push(45);
+        greeting.extend_from_slice(&2u16.to_le_bytes());
+        greeting.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+        greeting.push(21);
+        greeting.extend_from_slice(&[0; 10]);
+        greeting.extend_from_slice(b"ijklmnopqrst\0");
+        greeting.extend_from_slice(b"caching_sha2_password\0");
+        conn.write_all(&packet(0, &greeting)).unwrap();
+        // The handshake response, then "perform full authentication".
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        got.extend_from_slice(&buf[..n]);
+        conn.write_all(&packet(2, &[0x01, 0x04])).unwrap();
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    });
+    let url = format!("mysql://app:{MYSQL_APP_PASSWORD}@127.0.0.1:{port}/app");
+    let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "10s"]));
+    let got = seen.join().unwrap();
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("without TLS; refused"),
+        "{}",
+        ran.stderr
+    );
+    // After the handshake response: nothing, least of all [0x02] (sequence 3).
+    assert!(
+        !got.windows(5).any(|w| w == [1, 0, 0, 3, 2]),
+        "the key was requested"
+    );
+    assert!(!String::from_utf8_lossy(&got).contains(MYSQL_APP_PASSWORD));
+    row.saw("exit 3, 'asked for the password encrypted to its own RSA key over a connection without TLS; refused'; the server received no key request");
 }

@@ -50,6 +50,17 @@ fn tls(detail: &str) -> NotReady {
         .hint("the server's certificate is not trusted, names another host, or the server has no TLS: set ssl-ca=PATH in the URL, or check ssl-mode")
 }
 
+/// Why the relay ended a connection (`relay.rs`).
+pub(super) fn cut(cut: super::relay::Cut, what: &str) -> NotReady {
+    use super::relay::{Cut, ANSWER_MAX};
+    match cut {
+        Cut::TooMuch => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
+            .hint("is this a MySQL server? If it is, --sql returns too much: make it one row with true when ready"),
+        Cut::KeyWithoutTls => NotReady::new(Class::Tls, format!("{what} asked for the password encrypted to its own RSA key over a connection without TLS; refused (whoever is on the path could answer with theirs)"))
+            .hint("use TLS (ssl-mode=REQUIRED, better VERIFY_IDENTITY with ssl-ca=) or give the account mysql_native_password"),
+    }
+}
+
 /// A server error by its number.
 pub(super) fn database_error(
     e: &MySqlDatabaseError,

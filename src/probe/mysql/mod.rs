@@ -7,6 +7,7 @@
 //! connect options, the session (`session`) and how errors read (`errors`).
 
 mod errors;
+mod relay;
 mod session;
 
 use std::str::FromStr;

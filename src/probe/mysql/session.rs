@@ -12,7 +12,8 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{Connection, Row};
 
-use super::errors::{classify, database_error};
+use super::errors::{classify, cut, database_error};
+use super::relay;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
 use crate::probe::postgres::{boxed, TableName};
@@ -44,6 +45,8 @@ pub(crate) struct MySqlProbe {
 struct Session {
     conn: MySqlConnection,
     slots: Option<SlotCount>,
+    /// What the relay under this connection saw (`relay.rs`).
+    relay: relay::Verdict,
 }
 
 struct Status {
@@ -109,12 +112,38 @@ impl MySqlProbe {
     /// A new connection, its transactions read-only and its statements
     /// time-limited (the variable MariaDB knows, else MySQL's).
     async fn connect(&self) -> Result<Session, NotReady> {
-        let mut conn = boxed(MySqlConnection::connect_with(&self.options))
-            .await
-            .map_err(|e| self.classify(e))?;
+        // The gate connects; sqlx talks through the relay (see relay.rs).
+        let from_io = |e: std::io::Error| NotReady::from_io(&e, &self.what);
+        let started = match self.options.get_socket() {
+            Some(path) => {
+                let server = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(from_io)?;
+                relay::start(server)
+            }
+            None => {
+                let address = (self.options.get_host(), self.options.get_port());
+                let server = tokio::net::TcpStream::connect(address)
+                    .await
+                    .map_err(from_io)?;
+                let _ = server.set_nodelay(true);
+                relay::start(server)
+            }
+        };
+        let (socket, relay) = started.map_err(|e| {
+            NotReady::new(
+                Class::Other,
+                format!("cannot relay the connection to {}: {e}", self.what),
+            )
+        })?;
+        let options = self.options.clone().socket(socket);
+        let mut conn = match boxed(MySqlConnection::connect_with(&options)).await {
+            Ok(conn) => conn,
+            Err(e) => return Err(self.explain(&relay, e)),
+        };
         boxed(plain(&mut conn, "SET SESSION TRANSACTION READ ONLY".into()))
             .await
-            .map_err(|e| self.classify(e))?;
+            .map_err(|e| self.explain(&relay, e))?;
         let seconds = self.statement_time.as_secs_f64().max(0.001);
         let mariadb = format!("SET SESSION max_statement_time = {seconds:.3}");
         if boxed(plain(&mut conn, mariadb)).await.is_err() {
@@ -122,7 +151,11 @@ impl MySqlProbe {
             let mysql = format!("SET SESSION max_execution_time = {millis}");
             let _ = boxed(plain(&mut conn, mysql)).await;
         }
-        Ok(Session { conn, slots: None })
+        Ok(Session {
+            conn,
+            slots: None,
+            relay,
+        })
     }
 
     /// One attempt on an open connection: the verdict, and whether the
@@ -165,7 +198,9 @@ impl MySqlProbe {
             );
         }
         if let Some(sql) = &self.req.sql {
-            if let Err((e, keep)) = boxed(self.custom_check(&mut session.conn, sql)).await {
+            if let Err((e, keep)) =
+                boxed(self.custom_check(&mut session.conn, &session.relay, sql)).await
+            {
                 return (Err(NotReady { crowded, ..e }), keep && !crowded);
             }
         }
@@ -192,7 +227,7 @@ impl MySqlProbe {
                 {
                     self.threads_from += 1;
                 }
-                Err(e) => return Err(self.classify(e)),
+                Err(e) => return Err(self.explain(&session.relay, e)),
             }
         }
     }
@@ -227,11 +262,12 @@ impl MySqlProbe {
     async fn custom_check(
         &self,
         conn: &mut MySqlConnection,
+        relay: &relay::Verdict,
         sql: &str,
     ) -> Result<(), (NotReady, bool)> {
         let begin = "START TRANSACTION READ ONLY".to_string();
         if let Err(e) = boxed(plain(conn, begin)).await {
-            return Err((self.classify(e), false));
+            return Err((self.explain(relay, e), false));
         }
         // A prepared statement: one statement, never several.
         let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
@@ -263,7 +299,16 @@ impl MySqlProbe {
                 };
                 Err((not_ready, false))
             }
-            Err(other) => Err((self.classify(other), false)),
+            Err(other) => Err((self.explain(relay, other), false)),
+        }
+    }
+
+    /// An error on a session: the relay's reason when it cut the
+    /// connection, else what sqlx says.
+    fn explain(&self, relay: &relay::Verdict, err: sqlx::Error) -> NotReady {
+        match relay.cut() {
+            Some(c) => cut(c, &self.what),
+            None => self.classify(err),
         }
     }
 

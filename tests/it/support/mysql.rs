@@ -36,6 +36,38 @@ fn give_to_mysql(path: &Path) {
     }
 }
 
+/// A data directory made once per test run with `mariadb-install-db`
+/// (several at once can fail); each server starts from a copy.
+fn template() -> &'static Path {
+    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        for entry in std::fs::read_dir(tmp_root()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("mariadb-template-") {
+                if !Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        let dir = tmp_root().join(format!("mariadb-template-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        give_to_mysql(&dir);
+        let data = dir.join("data");
+        let mut install = Command::new("mariadb-install-db");
+        install
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", data.display()))
+            .arg("--auth-root-authentication-method=normal")
+            .arg("--skip-test-db");
+        if mysql_identity().is_some() {
+            install.arg("--user=mysql");
+        }
+        check(&mut install, "mariadb-install-db");
+        data
+    })
+}
+
 /// A MariaDB server of this test's own.
 pub struct MySql {
     pub port: u16,
@@ -69,16 +101,10 @@ impl MySql {
         } else {
             ""
         };
-        let mut install = Command::new("mariadb-install-db");
-        install
-            .arg("--no-defaults")
-            .arg(format!("--datadir={}", data.display()))
-            .arg("--auth-root-authentication-method=normal")
-            .arg("--skip-test-db");
-        if !user.is_empty() {
-            install.arg(format!("--user={user}"));
-        }
-        check(&mut install, "mariadb-install-db");
+        check(
+            Command::new("cp").arg("-a").arg(template()).arg(&data),
+            "copy the MariaDB template",
+        );
         let port = free_port();
         let mut cmd = Command::new("mariadbd");
         cmd.arg("--no-defaults")
