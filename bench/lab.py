@@ -22,8 +22,11 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GATE = os.path.join(ROOT, "target", "release", "readygate")
 STATIC_GATE = os.path.join(ROOT, "target", "x86_64-unknown-linux-musl", "release", "readygate")
+# What is measured: the static binary the image ships (bench/run builds it),
+# else the glibc release build.
+GATE = STATIC_GATE if os.path.exists(STATIC_GATE) else os.path.join(ROOT, "target", "release", "readygate")
+GATE_SHOWN = os.path.relpath(GATE, ROOT)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 CLUSTERS = []   # every Postgres made, so an interrupted run still stops them

@@ -13,7 +13,7 @@ import shlex
 import shutil
 import subprocess
 
-from lab import GATE, ROOT, STATIC_GATE
+from lab import GATE, GATE_SHOWN, ROOT, STATIC_GATE
 
 PEERS = os.path.join(ROOT, "target", "bench-peers")  # npm installs, pinned by bench/run
 WAIT_ON = os.path.join(PEERS, "wait-on", "node_modules", ".bin", "wait-on")
@@ -187,7 +187,7 @@ def versions():
     """(tool, version, where it came from)."""
     deb = _dpkg("Version", "wait-for-it", "postgresql-client-15", "nodejs", "bash")
     return [
-        ("readygate", _out([GATE, "--version"]), "`readygate --version` (`target/release/readygate`)"),
+        ("readygate", _out([GATE, "--version"]), f"`readygate --version` (`{GATE_SHOWN}`)"),
         ("wait-on", _package_json(os.path.join(PEERS, "wait-on", "node_modules"), "wait-on"),
          "npm, pinned in bench/run; it has no `--version` (prints its help), so from its package.json"),
         ("wait-port", _out([WAIT_PORT, "--version"]), "npm, pinned in bench/run; `wait-port --version`"),

@@ -4,7 +4,7 @@ import datetime
 import os
 
 import peers
-from lab import ROOT, summary
+from lab import GATE_SHOWN, ROOT, summary
 
 SIDECAR = "\n## Sidecar (`--serve`) footprint"
 
@@ -273,7 +273,7 @@ def render(r, sections):
     b.add("## Tools, versions and command lines", "")
     b.table(["tool", "version", "source"], [[n, f"`{v}`", s] for n, v, s in r["versions"]])
     b.add("Each configuration, exactly as run (`$PORT`, `$URL`, `$DB`, `$TABLE`, `$MIGRATION`, `$HTTP_URL`, "
-          "`$HTTP_PATH` filled per run; `readygate` is `target/release/readygate`, `wait-on` and `wait-port` are "
+          f"`$HTTP_PATH` filled per run; `readygate` is `{GATE_SHOWN}`, `wait-on` and `wait-port` are "
           "`target/bench-peers/*/node_modules/.bin/*`, run directly, not through npx):", "")
     b.table(["kind", "configuration", "command"],
             [[t.kind, t.label + (" (cannot see the table)" if t.blind else ""), f"`{t.command()}`"]
