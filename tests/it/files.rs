@@ -119,6 +119,18 @@ fn http_over_a_unix_socket() {
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let seen = serve.join().unwrap();
     assert_eq!(seen, ["GET /api/public/health host=Some(\"localhost\")"]);
+    // Credentials in the URL go as Basic authentication, never shown.
+    let with_login = format!("http+unix://ops:unix-Pw-51d2@{encoded}/h");
+    for mode in ["--once", "--print-config"] {
+        let ran = run(readygate()
+            .args([mode, &with_login])
+            .env("READYGATE_LOG", "trace"));
+        assert!(
+            !ran.all_output().contains("unix-Pw-51d2"),
+            "{}",
+            ran.all_output()
+        );
+    }
     // Bad forms: exit 2, one line.
     let bad = run(readygate().args(["--once", "http+unix://web.sock/health"]));
     usage_error(&bad, "a relative socket path", "absolute path");

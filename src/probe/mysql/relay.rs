@@ -65,7 +65,10 @@ where
     tokio::spawn(async move {
         // Only this process: another one in the namespace that guessed the
         // name is turned away (and the attempt fails, not the login leaks).
-        let Ok((client, _)) = listener.accept().await else {
+        // sqlx connects at once; a connect that never comes (the attempt
+        // was cancelled) must not keep the server connection open.
+        let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept());
+        let Ok(Ok((client, _))) = accepted.await else {
             return;
         };
         drop(listener);
