@@ -89,10 +89,11 @@ pub(crate) fn excerpt(text: &str) -> String {
     format!("{head}...")
 }
 
-/// "all 3 targets" or, for one, "the target": the subject of "ready".
+/// "all 3 targets" or, for one, "the target is": the subject of "ready"
+/// ("the target ready after 3s" read as a typo).
 pub(crate) fn all_targets(total: usize) -> String {
     match total {
-        1 => "the target".to_string(),
+        1 => "the target is".to_string(),
         n => format!("all {n} targets"),
     }
 }
