@@ -125,7 +125,7 @@ impl HttpProbe {
             Err(e) => return Err(classify(e, budget)),
         };
         let status = response.status();
-        let headers = response.headers().clone();
+        let headers = std::mem::take(response.headers_mut());
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(|e| classify(e, budget))? {

@@ -16,9 +16,8 @@ use super::errors::{classify, cut, database_error};
 use super::relay;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
-use crate::probe::postgres::{boxed, TableName};
+use crate::probe::postgres::{boxed, missing_tables, TableName};
 use crate::probe::slots::SlotCount;
-use crate::text::noun_verb;
 
 /// Where the server's connected threads can be read, tried in order:
 /// MariaDB and MySQL 5.6 have the first, MySQL 5.7+ the second.
@@ -186,16 +185,7 @@ impl MySqlProbe {
             );
         }
         if !status.missing_tables.is_empty() {
-            let names: Vec<String> = status
-                .missing_tables
-                .iter()
-                .map(|t| format!("\"{t}\""))
-                .collect();
-            let (noun, verb) = noun_verb(names.len(), "table");
-            return fail(
-                NotReady::new(Class::Schema, format!("{noun} {} {verb} not exist", names.join(", ")))
-                    .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
-            );
+            return fail(missing_tables(&status.missing_tables));
         }
         if let Some(sql) = &self.req.sql {
             if let Err((e, keep)) =

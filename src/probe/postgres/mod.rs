@@ -131,6 +131,19 @@ impl fmt::Display for TableName {
     }
 }
 
+/// "table "a", "b" do not exist": the reason when required tables are
+/// missing, for PostgreSQL and MySQL alike.
+pub(crate) fn missing_tables(missing: &[TableName]) -> crate::not_ready::NotReady {
+    use crate::not_ready::{Class, NotReady};
+    let names: Vec<String> = missing.iter().map(|t| format!("\"{t}\"")).collect();
+    let (noun, verb) = crate::text::noun_verb(names.len(), "table");
+    NotReady::new(
+        Class::Schema,
+        format!("{noun} {} {verb} not exist", names.join(", ")),
+    )
+    .hint("the schema is not migrated yet: check the logs of the service that runs the migrations")
+}
+
 /// What must hold, beyond a successful login, for PostgreSQL to be ready.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Requirements {

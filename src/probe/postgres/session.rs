@@ -13,10 +13,9 @@ use sqlx::Connection;
 
 use super::errors::classify;
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
-use super::{boxed, Requirements};
+use super::{boxed, missing_tables, Requirements};
 use crate::not_ready::{Class, NotReady};
 use crate::probe::slots::SlotCount;
-use crate::text::noun_verb;
 
 pub(crate) struct PostgresProbe {
     options: PgConnectOptions,
@@ -211,16 +210,7 @@ impl PostgresProbe {
             }
         }
         if !status.missing_tables.is_empty() {
-            let names: Vec<String> = status
-                .missing_tables
-                .iter()
-                .map(|t| format!("\"{t}\""))
-                .collect();
-            let (noun, verb) = noun_verb(names.len(), "table");
-            return fail(
-                NotReady::new(Class::Schema, format!("{noun} {} {verb} not exist", names.join(", ")))
-                    .hint("the schema is not migrated yet: check the logs of the service that runs the migrations"),
-            );
+            return fail(missing_tables(&status.missing_tables));
         }
         if let Err(not_ready) = prisma {
             return fail(not_ready);
