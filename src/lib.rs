@@ -96,6 +96,38 @@ pub mod fuzzing {
         crate::secret::Redactor::new([secret.to_string()]).clean(text)
     }
 
+    /// Shows a database relay's watcher (PostgreSQL's message lengths, or
+    /// MySQL's login rules) the client's bytes, then the server's, each cut
+    /// into chunks at `cuts` (offsets into the whole): the first cut it
+    /// makes, as text. The chunking must not change the verdict.
+    pub fn relay_watch(postgres: bool, client: &[u8], server: &[u8], cuts: &[usize]) -> Option<String> {
+        use crate::probe::relay::Watch;
+        fn feed<W: Watch>(mut w: W, client: &[u8], server: &[u8], cuts: &[usize]) -> Option<String> {
+            let chunks = |bytes: &[u8]| {
+                let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+                at.extend([0, bytes.len()]);
+                at.sort_unstable();
+                at.dedup();
+                at.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect::<Vec<_>>()
+            };
+            for chunk in chunks(client) {
+                if let Some(cut) = w.client(&chunk) {
+                    return Some(format!("{cut:?}"));
+                }
+            }
+            for chunk in chunks(server) {
+                if let Some(cut) = w.server(&chunk) {
+                    return Some(format!("{cut:?}"));
+                }
+            }
+            None
+        }
+        match postgres {
+            true => feed(crate::probe::postgres::watch::Frames::default(), client, server, cuts),
+            false => feed(crate::probe::mysql::watch::Login::default(), client, server, cuts),
+        }
+    }
+
     /// The largest reply the Redis probe accepts, in bytes.
     pub const REDIS_REPLY_MAX: usize = crate::probe::redis::REPLY_MAX;
 }

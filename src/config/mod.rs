@@ -176,7 +176,8 @@ impl Config {
         let attempt_timeout = m.duration(
             &ATTEMPT_TIMEOUT,
             Duration::from_secs(5),
-            Duration::from_nanos(1),
+            // A floor, as for --interval: no connection completes in 1ns.
+            Duration::from_millis(10),
             Some(probe::postgres::MAX_ATTEMPT_TIMEOUT),
         )?;
         let schedule = schedule(&m)?;

@@ -15,6 +15,7 @@ pub(crate) mod mysql;
 pub(crate) mod postgres;
 pub(crate) mod proxy;
 pub(crate) mod redis;
+pub(crate) mod relay;
 pub(crate) mod s3;
 pub(crate) mod slots;
 pub(crate) mod tcp;

@@ -45,6 +45,73 @@ fn langfuse_preset(web: &str) -> std::process::Command {
 }
 
 #[test]
+fn an_attempt_timeout_below_10ms_is_refused() {
+    let mut row = row(
+        "Hostile input",
+        "--attempt-timeout 1ns (or READYGATE_ATTEMPT_TIMEOUT=9ms): no connection completes that fast",
+        "exit 2 naming the flag or variable; 10ms is the floor, as for --interval",
+    );
+    for (args, env, culprit) in [
+        (
+            vec!["--attempt-timeout", "1ns"],
+            None,
+            "--attempt-timeout must be at least 10ms",
+        ),
+        (
+            vec![],
+            Some("9ms"),
+            "READYGATE_ATTEMPT_TIMEOUT must be at least 10ms",
+        ),
+    ] {
+        let mut cmd = readygate();
+        cmd.arg("tcp://127.0.0.1:1").args(&args);
+        if let Some(v) = env {
+            cmd.env("READYGATE_ATTEMPT_TIMEOUT", v);
+        }
+        usage_error(&run(&mut cmd), &format!("{args:?} {env:?}"), culprit);
+    }
+    let ran = run(readygate().args(["tcp://127.0.0.1:1", "--attempt-timeout", "10ms", "--once"]));
+    assert_eq!(ran.code, Some(1), "{}", ran.stderr);
+    row.saw("1ns and 9ms: exit 2 naming the flag or variable; 10ms accepted");
+}
+
+#[test]
+fn credentials_that_are_not_utf8_or_hold_a_nul_are_refused_not_mangled() {
+    let mut row = row(
+        "Hostile input",
+        "a Redis or S3 URL whose user, password, key or secret percent-decodes to bytes that are not UTF-8 (%ff) or to a NUL (%00)",
+        "exit 2 naming the part, never showing it (the server would get something else than was written)",
+    );
+    for (url, culprit) in [
+        (
+            "redis://:Secret%ff@127.0.0.1:6379",
+            "password that is not UTF-8",
+        ),
+        (
+            "redis://Us%00er:Secret@127.0.0.1:6379",
+            "NUL byte (%00) in its user name",
+        ),
+        (
+            "redis-sentinel://127.0.0.1:26379/ma%ffster",
+            "master name that is not UTF-8",
+        ),
+        (
+            "s3://KEY:Secret%00x@bucket?endpoint=http://127.0.0.1:9000",
+            "NUL byte (%00) in its secret key",
+        ),
+        (
+            "s3://K%ffEY:Secret@bucket?endpoint=http://127.0.0.1:9000",
+            "access key that is not UTF-8",
+        ),
+    ] {
+        let ran = run(readygate().arg(url).arg("--once"));
+        usage_error(&ran, url, culprit);
+        assert!(!ran.stderr.contains("Secret"), "{url}: {}", ran.stderr);
+    }
+    row.saw("5 URLs: exit 2 naming the part; no secret shown");
+}
+
+#[test]
 fn a_progress_interval_below_100ms_is_refused() {
     let mut row = row(
         "Hostile input",
@@ -440,6 +507,69 @@ fn a_server_that_is_not_postgresql_is_named_as_such() {
         assert!(!ran.stderr.contains("certificate"), "{}", ran.stderr);
     }
     row.saw("SSH banner and HTTP 400: exit 1 at the deadline, \"is not a PostgreSQL server\"");
+}
+
+#[test]
+fn a_postgresql_that_declares_a_huge_message_or_floods_is_cut_off() {
+    use crate::support::{finish, peak_rss, spawn, Hostile, Misbehave};
+    let mut row = row(
+        "PostgreSQL",
+        "a \"PostgreSQL\" that answers the startup with an E message declaring 0x7ffffff0 bytes (or 2, which makes sqlx panic) and streams, or sends notices without end",
+        "cut off by the relay before sqlx reads it: not ready, peak RSS under 64 MiB, exit 1 by the deadline, no abort",
+    );
+    let mut seen = Vec::new();
+    for (label, how, sslmode, says) in [
+        (
+            "declares 0x7ffffff0",
+            Misbehave::Flood(b"NE\x7f\xff\xff\xf0"),
+            "prefer",
+            "2147483632 bytes long",
+        ),
+        (
+            "declares 0x7ffffff0, sslmode=disable",
+            Misbehave::Flood(b"E\x7f\xff\xff\xf0"),
+            "disable",
+            "2147483632 bytes long",
+        ),
+        (
+            "declares 2",
+            Misbehave::Flood(b"NE\x00\x00\x00\x02"),
+            "prefer",
+            "says is 2 bytes long",
+        ),
+        (
+            "endless notices",
+            Misbehave::Repeat(b"N", b"N\x00\x00\x00\x0dSNOTICE\x00\x00"),
+            "prefer",
+            "sent over 8 MiB without being asked",
+        ),
+    ] {
+        let server = Hostile::start(how);
+        let url = format!(
+            "postgres://u:p@127.0.0.1:{}/db?sslmode={sslmode}",
+            server.port
+        );
+        let started = Instant::now();
+        let gate = spawn(readygate().args([&url, "--timeout", "2s"]));
+        std::thread::sleep(Duration::from_millis(1500));
+        let peak = peak_rss(gate.id());
+        let ran = finish(gate);
+        assert_eq!(ran.code, Some(1), "{label}: {}", ran.stderr);
+        assert!(ran.stderr.contains(says), "{label}: {}", ran.stderr);
+        assert!(
+            started.elapsed() < Duration::from_millis(3000),
+            "{label}: {:?}",
+            started.elapsed()
+        );
+        assert!(peak < 64 * 1024, "{label}: peak RSS {peak} KiB");
+        assert!(server.accepted() >= 1, "{label}");
+        seen.push(format!(
+            "{label}: exit 1 in {:.1} s, peak RSS {} MiB",
+            ran.elapsed.as_secs_f64(),
+            peak / 1024
+        ));
+    }
+    row.saw(format!("{} (debug build)", seen.join("; ")));
 }
 
 #[test]

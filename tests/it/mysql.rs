@@ -64,7 +64,7 @@ fn a_table_that_appears_is_seen_on_one_kept_connection() {
 fn sql_checks_cannot_write() {
     let mut row = crate::record::row(
         "MySQL",
-        "--sql that would write: a second statement, a function that inserts, INTO OUTFILE, GET_LOCK",
+        "--sql that would write: a second statement, a function that inserts, INTO OUTFILE, GET_LOCK, a user variable assigned (:=) that would count attempts",
         "nothing is written; the check fails (or is refused at start, exit 2) and says why",
     );
     let db = MySql::start();
@@ -116,12 +116,13 @@ fn sql_checks_cannot_write() {
         ("SELECT 1 INTO OUTFILE '/tmp/readygate-x'", "INTO"),
         ("SELECT 1 /*! INTO @x */", "executable comment"),
         ("SELECT GET_LOCK('m', 1)", "GET_LOCK"),
+        ("SELECT (@n := COALESCE(@n, 0) + 1) > 3", "user variable"),
         ("DELETE FROM users", "is not a query"),
     ] {
         usage_error(&check(sql), sql, culprit);
     }
     assert_eq!(db.admin("SELECT COUNT(*) FROM app.users"), "1");
-    row.saw("a second statement is a syntax error; the inserting function fails read-only; INTO, /*! */, GET_LOCK and DELETE exit 2; the table keeps its 1 row");
+    row.saw("a second statement is a syntax error; the inserting function fails read-only; INTO, /*! */, GET_LOCK, := and DELETE exit 2; the table keeps its 1 row");
 }
 
 #[test]

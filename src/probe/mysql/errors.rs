@@ -5,6 +5,7 @@
 use sqlx::mysql::MySqlDatabaseError;
 
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::probe::relay::Cut;
 use crate::text::error_chain;
 
 /// Classifies an error from connecting or querying; `what` is host:port.
@@ -50,11 +51,11 @@ fn tls(detail: &str) -> NotReady {
         .hint("the server's certificate is not trusted, names another host, or the server has no TLS: set ssl-ca=PATH in the URL, or check ssl-mode")
 }
 
-/// Why the relay ended a connection (`relay.rs`).
-pub(super) fn cut(cut: super::relay::Cut, what: &str) -> NotReady {
-    use super::relay::{Cut, ANSWER_MAX};
+/// Why the relay ended a connection (`probe/relay.rs`).
+pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
+    use crate::probe::relay::ANSWER_MAX;
     match cut {
-        Cut::TooMuch => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
+        Cut::TooMuch | Cut::Declared(_) => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
             .hint("is this a MySQL server? If it is, --sql returns too much: make it one row with true when ready"),
         Cut::KeyWithoutTls => NotReady::new(Class::Tls, format!("{what} asked for the password encrypted to its own RSA key over a connection without TLS; refused (whoever is on the path could answer with theirs)"))
             .hint("use TLS (ssl-mode=REQUIRED, better VERIFY_IDENTITY with ssl-ca=) or give the account mysql_native_password"),

@@ -7,8 +7,8 @@
 //! connect options, the session (`session`) and how errors read (`errors`).
 
 mod errors;
-mod relay;
 mod session;
+pub(crate) mod watch;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -160,6 +160,9 @@ pub(crate) fn check_sql(sql: &str) -> Result<(), String> {
     if words.clone().any(|w| w == "into") {
         return Err("has INTO, which writes a file or a variable: --sql only reads (SELECT ... that returns true when ready)".into());
     }
+    if lower.contains(":=") {
+        return Err("assigns a user variable (:=), which would outlive the check on the kept connection: --sql only reads".into());
+    }
     if words.clone().any(|w| w == "get_lock") {
         return Err("takes a lock (GET_LOCK), which would outlive the check on the kept connection: --sql only reads".into());
     }
@@ -248,6 +251,7 @@ mod tests {
             "SELECT 1 /*! INTO @x */",
             "SELECT 1 /*M!100000 INTO @x */",
             "SELECT GET_LOCK('x', 1)",
+            "SELECT (@n:=COALESCE(@n,0)+1) > 3",
         ] {
             assert!(check_sql(bad).is_err(), "{bad}");
         }

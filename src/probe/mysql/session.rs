@@ -13,10 +13,11 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{Connection, Row};
 
 use super::errors::{classify, cut, database_error};
-use super::relay;
+use super::watch::Login;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
 use crate::probe::postgres::{boxed, missing_tables, TableName};
+use crate::probe::relay;
 use crate::probe::slots::SlotCount;
 
 /// Where the server's connected threads can be read, tried in order:
@@ -111,14 +112,14 @@ impl MySqlProbe {
     /// A new connection, its transactions read-only and its statements
     /// time-limited (the variable MariaDB knows, else MySQL's).
     async fn connect(&self) -> Result<Session, NotReady> {
-        // The gate connects; sqlx talks through the relay (see relay.rs).
+        // The gate connects; sqlx talks through the relay (probe/relay.rs).
         let from_io = |e: std::io::Error| NotReady::from_io(&e, &self.what);
         let started = match self.options.get_socket() {
             Some(path) => {
                 let server = tokio::net::UnixStream::connect(path)
                     .await
                     .map_err(from_io)?;
-                relay::start(server)
+                relay::start(server, Login::default(), "")
             }
             None => {
                 let address = (self.options.get_host(), self.options.get_port());
@@ -126,7 +127,7 @@ impl MySqlProbe {
                     .await
                     .map_err(from_io)?;
                 let _ = server.set_nodelay(true);
-                relay::start(server)
+                relay::start(server, Login::default(), "")
             }
         };
         let (socket, relay) = started.map_err(|e| {
@@ -185,7 +186,10 @@ impl MySqlProbe {
             );
         }
         if !status.missing_tables.is_empty() {
-            return fail(missing_tables(&status.missing_tables));
+            // information_schema shows only what the user may see.
+            return fail(missing_tables(&status.missing_tables).hint(
+                "the schema is not migrated yet (check the logs of the service that runs the migrations), or the user has no privilege on the table: GRANT SELECT on it",
+            ));
         }
         if let Some(sql) = &self.req.sql {
             if let Err((e, keep)) =

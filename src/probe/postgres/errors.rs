@@ -3,6 +3,7 @@
 //! databases are permanent (`--fail-fast`); shutdown and recovery are not.
 
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
+use crate::probe::relay::{Cut, ANSWER_MAX};
 use crate::text::error_chain;
 
 /// Classifies an error from connecting or querying.
@@ -61,6 +62,16 @@ fn not_postgres(err: &sqlx::Error, what: &str) -> Option<NotReady> {
         )
         .hint("check the host and port: is this PostgreSQL's port (5432), not HTTP, SSH or another service?"),
     )
+}
+
+/// Why the relay ended a connection (`probe/relay.rs`).
+pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
+    match cut {
+        Cut::Declared(len) => NotReady::new(Class::Other, format!("{what} sent a message it says is {len} bytes long, which no PostgreSQL server sends here; cut off"))
+            .hint("check the host and port: is this PostgreSQL's port (5432), not another service?"),
+        Cut::TooMuch | Cut::KeyWithoutTls => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
+            .hint("is this a PostgreSQL server? If it is, --sql returns too much: make it one row with true when ready"),
+    }
 }
 
 fn is_tls_error(text: &str) -> bool {

@@ -9,6 +9,7 @@ mod errors;
 mod session;
 mod sql;
 mod url;
+pub(crate) mod watch;
 
 use std::fmt;
 use std::future::Future;

@@ -11,10 +11,12 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::Connection;
 
-use super::errors::classify;
+use super::errors::{classify, cut};
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
+use super::watch::Frames;
 use super::{boxed, missing_tables, Requirements};
 use crate::not_ready::{Class, NotReady};
+use crate::probe::relay::{self, Verdict};
 use crate::probe::slots::SlotCount;
 
 pub(crate) struct PostgresProbe {
@@ -29,6 +31,8 @@ pub(crate) struct PostgresProbe {
 /// A kept connection and what its session looked like when it was opened.
 struct Session {
     conn: PgConnection,
+    /// What the relay under this connection saw (`probe/relay.rs`).
+    relay: Verdict,
     /// Read-only default, statement timeout, role and "not inside a
     /// transaction", as first seen; a `--sql` that changes them loses the
     /// connection.
@@ -102,17 +106,7 @@ impl PostgresProbe {
         // Taken out, so a cancelled attempt drops (closes) the connection.
         let mut session = match self.conn.take() {
             Some(session) => session,
-            None => match boxed(PgConnection::connect_with(&self.options)).await {
-                Ok(conn) => Session {
-                    conn,
-                    baseline: None,
-                    prisma_table: false,
-                    slots: None,
-                    superuser: None,
-                    was_ready: false,
-                },
-                Err(e) => return Err(self.classify(e)),
-            },
+            None => boxed(self.connect()).await?,
         };
         let Attempt { result, keep } = boxed(self.attempt(&mut session)).await;
         session.was_ready = result.is_ok();
@@ -123,6 +117,53 @@ impl PostgresProbe {
             let _ = tokio::time::timeout(Duration::from_millis(200), session.conn.close()).await;
         }
         result
+    }
+
+    /// A new connection. The gate connects to the server; sqlx talks to it
+    /// through the relay (`probe/relay.rs`), which bounds what it may read.
+    async fn connect(&self) -> Result<Session, NotReady> {
+        let io = |e: std::io::Error| self.classify(sqlx::Error::Io(e));
+        let port = self.options.get_port();
+        let suffix = format!("/.s.PGSQL.{port}");
+        let socket_dir = match self.options.get_socket() {
+            Some(dir) => Some(dir.to_path_buf()),
+            None if self.options.get_host().starts_with('/') => {
+                Some(self.options.get_host().into())
+            }
+            None => None,
+        };
+        let started = match socket_dir {
+            Some(dir) => {
+                let path = format!("{}{suffix}", dir.display());
+                let server = tokio::net::UnixStream::connect(path).await.map_err(io)?;
+                relay::start(server, Frames::default(), &suffix)
+            }
+            None => {
+                let address = (self.options.get_host(), port);
+                let server = tokio::net::TcpStream::connect(address).await.map_err(io)?;
+                let _ = server.set_nodelay(true);
+                relay::start(server, Frames::default(), &suffix)
+            }
+        };
+        let (socket, relay) = started.map_err(|e| {
+            NotReady::new(
+                Class::Other,
+                format!("cannot relay the connection to {}: {e}", self.what),
+            )
+        })?;
+        let options = self.options.clone().socket(socket);
+        match boxed(PgConnection::connect_with(&options)).await {
+            Ok(conn) => Ok(Session {
+                conn,
+                relay,
+                baseline: None,
+                prisma_table: false,
+                slots: None,
+                superuser: None,
+                was_ready: false,
+            }),
+            Err(e) => Err(self.explain(&relay, e)),
+        }
     }
 
     async fn attempt(&self, session: &mut Session) -> Attempt {
@@ -147,7 +188,7 @@ impl PostgresProbe {
         };
         let mut status = match boxed(sql::status(&mut session.conn, &self.req, ask)).await {
             Ok(status) => status,
-            Err(e) => return Err(Attempt::drop_with(self.classify(e))),
+            Err(e) => return Err(Attempt::drop_with(self.explain(&session.relay, e))),
         };
         if self.req.needs_prisma_table() && status.has_prisma_table && !ask.prisma {
             // Just appeared: ask again with the Prisma columns, this once.
@@ -155,7 +196,7 @@ impl PostgresProbe {
             ask.prisma = true;
             status = match boxed(sql::status(&mut session.conn, &self.req, ask)).await {
                 Ok(status) => status,
-                Err(e) => return Err(Attempt::drop_with(self.classify(e))),
+                Err(e) => return Err(Attempt::drop_with(self.explain(&session.relay, e))),
             };
         }
         match &session.baseline {
@@ -219,7 +260,12 @@ impl PostgresProbe {
             if let Err(e) = boxed(self.refuse_superuser(session)).await {
                 return fail(e);
             }
-            match boxed(custom_check(&mut session.conn, sql, |e| self.classify(e))).await {
+            let relay = session.relay.clone();
+            match boxed(custom_check(&mut session.conn, sql, |e| {
+                self.explain(&relay, e)
+            }))
+            .await
+            {
                 Ok(()) => {}
                 // Anything but a boolean row may have been a statement that
                 // changed the session (BEGIN, SET ...): do not keep it.
@@ -257,7 +303,7 @@ impl PostgresProbe {
                 );
                 let known = boxed(ask.fetch_one(&mut session.conn))
                     .await
-                    .map_err(|e| self.classify(e))?;
+                    .map_err(|e| self.explain(&session.relay, e))?;
                 session.superuser = Some(known);
                 known
             }
@@ -272,6 +318,15 @@ impl PostgresProbe {
                 ),
             )
             .hint("connect as a role that can only read what the check needs (GRANT SELECT), or allow it with --sql-as-superuser")),
+        }
+    }
+
+    /// An error on a session: the relay's reason when it cut the
+    /// connection, else what sqlx says.
+    fn explain(&self, relay: &Verdict, err: sqlx::Error) -> NotReady {
+        match relay.cut() {
+            Some(c) => cut(c, &self.what),
+            None => self.classify(err),
         }
     }
 

@@ -99,8 +99,11 @@ fn parse(url: &Url) -> Result<Parsed, String> {
         tls: speaks_tls(scheme),
         nodes: vec![first],
         login: Login {
-            user: decoded(url.username()),
-            password: url.password().and_then(decoded),
+            user: decoded("user name", url.username())?,
+            password: match url.password() {
+                Some(password) => decoded("password", password)?,
+                None => None,
+            },
         },
         db: None,
         master: String::new(),
@@ -124,7 +127,7 @@ fn parse(url: &Url) -> Result<Parsed, String> {
             return Err("has a path; a cluster has only database 0, e.g. redis-cluster://node1:6379?addr=node2:6379".into())
         }
         Shape::Sentinel => {
-            parsed.master = decoded(path).ok_or(
+            parsed.master = decoded("master name", path)?.ok_or(
                 "needs the master's name as its path, e.g. redis-sentinel://sentinel:26379/mymaster",
             )?;
         }
@@ -152,8 +155,10 @@ fn host_of(url: &Url) -> String {
 }
 
 /// A percent-decoded URL part; `None` when empty.
-fn decoded(part: &str) -> Option<String> {
-    non_empty(crate::text::percent_decode(part))
+/// A percent-decoded part, `None` when empty; not UTF-8 or a NUL is an error
+/// (naming the part, never showing it): the server would get something else.
+fn decoded(what: &str, part: &str) -> Result<Option<String>, String> {
+    crate::probe::url_part::decode_part(what, part).map(non_empty)
 }
 
 fn non_empty(value: String) -> Option<String> {

@@ -103,8 +103,11 @@ fn parse(url: &Url) -> Result<Parsed, String> {
         }
     }
     if let Some(secret) = url.password() {
-        let decode = crate::text::percent_decode;
-        parsed.credentials = Some((decode(url.username()), decode(secret)));
+        use crate::probe::url_part::decode_part as decode;
+        parsed.credentials = Some((
+            decode("access key", url.username())?,
+            decode("secret key", secret)?,
+        ));
     } else if !url.username().is_empty() {
         return Err("has an access key without its secret; write s3://KEY:SECRET@bucket, or use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into());
     }

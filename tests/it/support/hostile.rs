@@ -39,6 +39,9 @@ pub enum Misbehave {
     /// until the client goes: a reply that declares a huge length
     /// (`$4000000000`) and then delivers on it.
     Flood(&'static [u8]),
+    /// Sends the first bytes as soon as a client connects, then the second
+    /// over and over until the client goes: well-formed messages without end.
+    Repeat(&'static [u8], &'static [u8]),
     /// Accepts and closes at once: a proxy with no backend behind it.
     CloseAtOnce,
 }
@@ -106,6 +109,14 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
         }
         return;
     }
+    if let Misbehave::Repeat(first, again) = how {
+        let chunk = again.repeat((64 << 10) / again.len().max(1) + 1);
+        let mut sent = conn.write_all(first);
+        while sent.is_ok() && !stop.load(Ordering::SeqCst) {
+            sent = conn.write_all(&chunk);
+        }
+        return;
+    }
     if let Misbehave::Banner(bytes) = how {
         let _ = conn.write_all(bytes);
         return stall();
@@ -121,6 +132,7 @@ fn misbehave(mut conn: TcpStream, how: Misbehave, stop: &AtomicBool) {
             Misbehave::Silent
             | Misbehave::Banner(_)
             | Misbehave::Flood(_)
+            | Misbehave::Repeat(..)
             | Misbehave::CloseAtOnce => unreachable!(),
             Misbehave::HeadThenStall => {
                 let _ = conn.write_all(head(100).as_bytes());

@@ -1,0 +1,176 @@
+//! A relay between sqlx and a database server, for what the driver cannot
+//! be told: how much a server may send.
+//!
+//! sqlx reads a message whole before looking at it, and trusts the length
+//! the server declares: sqlx-postgres reserves it up front (a hostile
+//! "PostgreSQL" declaring 2 GB and streaming drove the gate to 2.7 GB in
+//! 3 s), sqlx-mysql joins `0xFFFFFF` continuation packets without end (2 GB
+//! in 2 s). So the gate connects to the server itself, then hands sqlx an
+//! abstract Unix socket (no file, a random name, only this process may
+//! connect) that forwards to that connection. sqlx keeps the server's host
+//! name for TLS, which passes through unread. The relay reads what it
+//! forwards: a server may send at most [`ANSWER_MAX`] between two writes of
+//! the client, and each protocol's [`Watch`] adds its own rules (a declared
+//! length over the limit, MySQL's key request without TLS).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+/// The most a server may send between two writes of the client: one
+/// message (sqlx buffers it whole) or a result set being drained. A waiting
+/// gate stays well under 64 MiB. The gate's own statements answer in a few
+/// hundred bytes; a `--sql` result this large is cut off.
+pub(crate) const ANSWER_MAX: usize = 8 << 20;
+
+/// Why the relay ended a connection, for the attempt's reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// The server sent more than [`ANSWER_MAX`] unasked.
+    TooMuch,
+    /// The server declared a message of this many bytes, over [`ANSWER_MAX`].
+    Declared(u64),
+    /// The login asked for the server's RSA key without TLS (MySQL).
+    KeyWithoutTls,
+}
+
+/// A protocol's rules, shown every chunk before it is forwarded.
+pub(crate) trait Watch: Send + 'static {
+    /// The server waits for the client's first message (PostgreSQL): the
+    /// relay reads nothing from it before, so a server that speaks out of
+    /// turn is read as what it answers.
+    const CLIENT_FIRST: bool;
+    /// Bytes from the client; a cut ends the connection.
+    fn client(&mut self, bytes: &[u8]) -> Option<Cut>;
+    /// Bytes from the server; a cut ends the connection.
+    fn server(&mut self, bytes: &[u8]) -> Option<Cut>;
+}
+
+/// What one relay saw; read when sqlx reports an error.
+#[derive(Clone, Default)]
+pub(crate) struct Verdict(Arc<Mutex<Option<Cut>>>);
+
+impl Verdict {
+    pub(crate) fn cut(&self) -> Option<Cut> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, cut: Cut) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(cut);
+    }
+}
+
+/// Starts a relay to `server` (already connected), watched by `watch`.
+/// sqlx connects to the abstract socket `base` + `suffix` (PostgreSQL adds
+/// `/.s.PGSQL.<port>` to the directory it is given); returns `base` and
+/// what the relay will have seen.
+pub(crate) fn start<S, W>(
+    server: S,
+    watch: W,
+    suffix: &str,
+) -> std::io::Result<(std::path::PathBuf, Verdict)>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    W: Watch,
+{
+    let base = format!("\0readygate-{}-{:016x}", std::process::id(), random());
+    let listener = UnixListener::bind(format!("{base}{suffix}"))?;
+    let verdict = Verdict::default();
+    let seen = verdict.clone();
+    tokio::spawn(async move {
+        // Only this process: another one in the namespace that guessed the
+        // name is turned away (and the attempt fails, not the login leaks).
+        // sqlx connects at once; a connect that never comes (the attempt
+        // was cancelled) must not keep the server connection open.
+        let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept());
+        let Ok(Ok((client, _))) = accepted.await else {
+            return;
+        };
+        drop(listener);
+        let ours = client
+            .peer_cred()
+            .is_ok_and(|c| c.pid() == Some(std::process::id() as i32));
+        if ours {
+            pump(client, server, watch, seen).await;
+        }
+    });
+    Ok((std::path::PathBuf::from(base), verdict))
+}
+
+/// Forwards both ways until either side closes or a rule is broken.
+async fn pump<S, W>(client: UnixStream, server: S, watch: W, verdict: Verdict)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    W: Watch,
+{
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = tokio::io::split(server);
+    let watch = Arc::new(Mutex::new(watch));
+    let rules =
+        |f: &dyn Fn(&mut W) -> Option<Cut>| f(&mut watch.lock().unwrap_or_else(|p| p.into_inner()));
+    // Bytes the server sent since the client last wrote.
+    let unasked = AtomicUsize::new(0);
+    let (spoke, heard) = tokio::sync::watch::channel(!W::CLIENT_FIRST);
+    let up = async {
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            let n = match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Some(cut) = rules(&|w| w.client(&buf[..n])) {
+                verdict.set(cut);
+                break;
+            }
+            unasked.store(0, Ordering::Relaxed);
+            if to_server.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            spoke.send_replace(true);
+        }
+        let _ = to_server.shutdown().await;
+    };
+    let down = async {
+        let mut heard = heard;
+        if heard.wait_for(|spoke| *spoke).await.is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            let n = match from_server.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let total = unasked.fetch_add(n, Ordering::Relaxed) + n;
+            let cut = match total > ANSWER_MAX {
+                true => Some(Cut::TooMuch),
+                false => rules(&|w| w.server(&buf[..n])),
+            };
+            if let Some(cut) = cut {
+                verdict.set(cut);
+                break;
+            }
+            if to_client.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_client.shutdown().await;
+    };
+    // Either direction ending ends the connection.
+    tokio::select! {
+        () = up => {}
+        () = down => {}
+    }
+}
+
+/// An unpredictable number for the socket's name: std's hasher keys come
+/// from the OS's random source (no RNG crate needed).
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.finish()
+}
