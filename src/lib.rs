@@ -100,15 +100,27 @@ pub mod fuzzing {
     /// MySQL's login rules) the client's bytes, then the server's, each cut
     /// into chunks at `cuts` (offsets into the whole): the first cut it
     /// makes, as text. The chunking must not change the verdict.
-    pub fn relay_watch(postgres: bool, client: &[u8], server: &[u8], cuts: &[usize]) -> Option<String> {
+    pub fn relay_watch(
+        postgres: bool,
+        client: &[u8],
+        server: &[u8],
+        cuts: &[usize],
+    ) -> Option<String> {
         use crate::probe::relay::Watch;
-        fn feed<W: Watch>(mut w: W, client: &[u8], server: &[u8], cuts: &[usize]) -> Option<String> {
+        fn feed<W: Watch>(
+            mut w: W,
+            client: &[u8],
+            server: &[u8],
+            cuts: &[usize],
+        ) -> Option<String> {
             let chunks = |bytes: &[u8]| {
                 let mut at: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
                 at.extend([0, bytes.len()]);
                 at.sort_unstable();
                 at.dedup();
-                at.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect::<Vec<_>>()
+                at.windows(2)
+                    .map(|w| bytes[w[0]..w[1]].to_vec())
+                    .collect::<Vec<_>>()
             };
             for chunk in chunks(client) {
                 if let Some(cut) = w.client(&chunk) {
@@ -123,8 +135,18 @@ pub mod fuzzing {
             None
         }
         match postgres {
-            true => feed(crate::probe::postgres::watch::Frames::default(), client, server, cuts),
-            false => feed(crate::probe::mysql::watch::Login::default(), client, server, cuts),
+            true => feed(
+                crate::probe::postgres::watch::Frames::default(),
+                client,
+                server,
+                cuts,
+            ),
+            false => feed(
+                crate::probe::mysql::watch::Login::default(),
+                client,
+                server,
+                cuts,
+            ),
         }
     }
 

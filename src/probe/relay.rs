@@ -62,15 +62,48 @@ impl Verdict {
     }
 }
 
+/// Where the gate connects: a Unix socket's path, or a host and port.
+pub(crate) enum Dial<'a> {
+    Socket(&'a std::path::Path),
+    Tcp(&'a str, u16),
+}
+
+/// Connects to the server and starts a relay to it (see [`start`]); a
+/// failure to connect is explained by `refused`, the kind's own reading of
+/// an I/O error.
+pub(crate) async fn dial<W: Watch>(
+    to: Dial<'_>,
+    watch: W,
+    suffix: &str,
+    what: &str,
+    refused: impl Fn(std::io::Error) -> crate::not_ready::NotReady,
+) -> Result<(std::path::PathBuf, Verdict), crate::not_ready::NotReady> {
+    let started = match to {
+        Dial::Socket(path) => {
+            let server = UnixStream::connect(path).await.map_err(&refused)?;
+            start(server, watch, suffix)
+        }
+        Dial::Tcp(host, port) => {
+            let server = tokio::net::TcpStream::connect((host, port))
+                .await
+                .map_err(&refused)?;
+            let _ = server.set_nodelay(true);
+            start(server, watch, suffix)
+        }
+    };
+    started.map_err(|e| {
+        crate::not_ready::NotReady::new(
+            crate::not_ready::Class::Other,
+            format!("cannot relay the connection to {what}: {e}"),
+        )
+    })
+}
+
 /// Starts a relay to `server` (already connected), watched by `watch`.
 /// sqlx connects to the abstract socket `base` + `suffix` (PostgreSQL adds
 /// `/.s.PGSQL.<port>` to the directory it is given); returns `base` and
 /// what the relay will have seen.
-pub(crate) fn start<S, W>(
-    server: S,
-    watch: W,
-    suffix: &str,
-) -> std::io::Result<(std::path::PathBuf, Verdict)>
+fn start<S, W>(server: S, watch: W, suffix: &str) -> std::io::Result<(std::path::PathBuf, Verdict)>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     W: Watch,

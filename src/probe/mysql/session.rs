@@ -17,7 +17,7 @@ use super::watch::Login;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
 use crate::probe::postgres::{boxed, missing_tables, TableName};
-use crate::probe::relay;
+use crate::probe::relay::{self, Dial};
 use crate::probe::slots::SlotCount;
 
 /// Where the server's connected threads can be read, tried in order:
@@ -113,29 +113,12 @@ impl MySqlProbe {
     /// time-limited (the variable MariaDB knows, else MySQL's).
     async fn connect(&self) -> Result<Session, NotReady> {
         // The gate connects; sqlx talks through the relay (probe/relay.rs).
-        let from_io = |e: std::io::Error| NotReady::from_io(&e, &self.what);
-        let started = match self.options.get_socket() {
-            Some(path) => {
-                let server = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(from_io)?;
-                relay::start(server, Login::default(), "")
-            }
-            None => {
-                let address = (self.options.get_host(), self.options.get_port());
-                let server = tokio::net::TcpStream::connect(address)
-                    .await
-                    .map_err(from_io)?;
-                let _ = server.set_nodelay(true);
-                relay::start(server, Login::default(), "")
-            }
+        let to = match self.options.get_socket() {
+            Some(path) => Dial::Socket(path),
+            None => Dial::Tcp(self.options.get_host(), self.options.get_port()),
         };
-        let (socket, relay) = started.map_err(|e| {
-            NotReady::new(
-                Class::Other,
-                format!("cannot relay the connection to {}: {e}", self.what),
-            )
-        })?;
+        let refused = |e| NotReady::from_io(&e, &self.what);
+        let (socket, relay) = relay::dial(to, Login::default(), "", &self.what, refused).await?;
         let options = self.options.clone().socket(socket);
         let mut conn = match boxed(MySqlConnection::connect_with(&options)).await {
             Ok(conn) => conn,

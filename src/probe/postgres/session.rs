@@ -16,7 +16,7 @@ use super::sql::{self, custom_check, judge_prisma, Ask, Status};
 use super::watch::Frames;
 use super::{boxed, missing_tables, Requirements};
 use crate::not_ready::{Class, NotReady};
-use crate::probe::relay::{self, Verdict};
+use crate::probe::relay::{self, Dial, Verdict};
 use crate::probe::slots::SlotCount;
 
 pub(crate) struct PostgresProbe {
@@ -122,35 +122,21 @@ impl PostgresProbe {
     /// A new connection. The gate connects to the server; sqlx talks to it
     /// through the relay (`probe/relay.rs`), which bounds what it may read.
     async fn connect(&self) -> Result<Session, NotReady> {
-        let io = |e: std::io::Error| self.classify(sqlx::Error::Io(e));
         let port = self.options.get_port();
         let suffix = format!("/.s.PGSQL.{port}");
-        let socket_dir = match self.options.get_socket() {
-            Some(dir) => Some(dir.to_path_buf()),
-            None if self.options.get_host().starts_with('/') => {
-                Some(self.options.get_host().into())
-            }
+        let host = self.options.get_host();
+        let socket_path = match self.options.get_socket() {
+            Some(dir) => Some(format!("{}{suffix}", dir.display())),
+            None if host.starts_with('/') => Some(format!("{host}{suffix}")),
             None => None,
         };
-        let started = match socket_dir {
-            Some(dir) => {
-                let path = format!("{}{suffix}", dir.display());
-                let server = tokio::net::UnixStream::connect(path).await.map_err(io)?;
-                relay::start(server, Frames::default(), &suffix)
-            }
-            None => {
-                let address = (self.options.get_host(), port);
-                let server = tokio::net::TcpStream::connect(address).await.map_err(io)?;
-                let _ = server.set_nodelay(true);
-                relay::start(server, Frames::default(), &suffix)
-            }
+        let to = match &socket_path {
+            Some(path) => Dial::Socket(path.as_ref()),
+            None => Dial::Tcp(host, port),
         };
-        let (socket, relay) = started.map_err(|e| {
-            NotReady::new(
-                Class::Other,
-                format!("cannot relay the connection to {}: {e}", self.what),
-            )
-        })?;
+        let refused = |e| self.classify(sqlx::Error::Io(e));
+        let (socket, relay) =
+            relay::dial(to, Frames::default(), &suffix, &self.what, refused).await?;
         let options = self.options.clone().socket(socket);
         match boxed(PgConnection::connect_with(&options)).await {
             Ok(conn) => Ok(Session {
