@@ -16,7 +16,7 @@ use super::errors::{classify, cut, database_error};
 use super::watch::Login;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
-use crate::probe::postgres::{boxed, missing_tables, TableName};
+use crate::probe::postgres::{boxed, missing_tables, sql_truth, TableName};
 use crate::probe::relay::{self, Dial};
 use crate::probe::slots::SlotCount;
 
@@ -249,26 +249,16 @@ impl MySqlProbe {
         // A prepared statement: one statement, never several.
         let row = boxed(sqlx::query(sql).fetch_optional(&mut *conn)).await;
         let undone = boxed(plain(conn, "ROLLBACK".into())).await.is_ok();
-        let unsatisfied = |what: &str| {
-            NotReady::new(Class::Schema, what.to_string())
-                .hint("the custom check is not satisfied yet")
-        };
         match row {
             Ok(Some(row)) => match truth(&row) {
-                Ok(Some(true)) => Ok(()),
-                Ok(Some(false)) => Err((unsatisfied("--sql returned false"), undone)),
-                Ok(None) => Err((unsatisfied("--sql returned NULL"), undone)),
+                Ok(truth) => sql_truth(Some(truth)).map_err(|e| (e, undone)),
                 Err(()) => Err((
                     NotReady::new(Class::BadCheck, "--sql's first column is not a number or boolean")
                         .hint("make the query return true when ready, e.g. SELECT COUNT(*) > 0 FROM ... (this does not fix itself: exit 3 with --fail-fast)"),
                     false,
                 )),
             },
-            Ok(None) => Err((
-                NotReady::new(Class::Schema, "--sql returned no rows")
-                    .hint("make --sql a single SELECT that returns one row with true when ready"),
-                undone,
-            )),
+            Ok(None) => sql_truth(None).map_err(|e| (e, undone)),
             Err(sqlx::Error::Database(e)) => {
                 let not_ready = match e.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
                     Some(e) => database_error(e, self.options.get_username(), self.options.get_database(), "--sql failed"),

@@ -132,6 +132,22 @@ impl fmt::Display for TableName {
     }
 }
 
+/// What a `--sql` answer says, for PostgreSQL and MySQL alike: the first
+/// column's truth value, or `None` for no row at all.
+pub(crate) fn sql_truth(answer: Option<Option<bool>>) -> Result<(), crate::not_ready::NotReady> {
+    use crate::not_ready::{Class, NotReady};
+    let unsatisfied = |what: &str| {
+        NotReady::new(Class::Schema, what.to_string()).hint("the custom check is not satisfied yet")
+    };
+    match answer {
+        Some(Some(true)) => Ok(()),
+        Some(Some(false)) => Err(unsatisfied("--sql returned false")),
+        Some(None) => Err(unsatisfied("--sql returned NULL")),
+        None => Err(NotReady::new(Class::Schema, "--sql returned no rows")
+            .hint("make --sql a single SELECT that returns one row with true when ready")),
+    }
+}
+
 /// "table "a", "b" do not exist": the reason when required tables are
 /// missing, for PostgreSQL and MySQL alike.
 pub(crate) fn missing_tables(missing: &[TableName]) -> crate::not_ready::NotReady {

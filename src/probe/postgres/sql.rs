@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::Row;
 
 use super::errors::database_error;
-use super::{boxed, Requirements, TableName};
+use super::{boxed, sql_truth, Requirements, TableName};
 use crate::not_ready::{Class, NotReady};
 use crate::text::noun_verb;
 
@@ -292,14 +292,9 @@ fn custom_verdict(
     row: Result<Option<sqlx::postgres::PgRow>, sqlx::Error>,
     classify: impl Fn(sqlx::Error) -> NotReady,
 ) -> Result<(), (NotReady, bool)> {
-    let unsatisfied = |what: String| {
-        NotReady::new(Class::Schema, what).hint("the custom check is not satisfied yet")
-    };
     match row {
         Ok(Some(row)) => match row.try_get::<Option<bool>, _>(0) {
-            Ok(Some(true)) => Ok(()),
-            Ok(Some(false)) => Err((unsatisfied("--sql returned false".into()), true)),
-            Ok(None) => Err((unsatisfied("--sql returned NULL".into()), true)),
+            Ok(truth) => sql_truth(Some(truth)).map_err(|e| (e, true)),
             Err(e) => Err((
                 NotReady::new(
                     Class::BadCheck,
@@ -309,11 +304,7 @@ fn custom_verdict(
                 false,
             )),
         },
-        Ok(None) => Err((
-            NotReady::new(Class::Schema, "--sql returned no rows")
-                .hint("make --sql a single SELECT that returns one row with true when ready"),
-            false,
-        )),
+        Ok(None) => sql_truth(None).map_err(|e| (e, false)),
         Err(sqlx::Error::Database(db)) => Err((database_error(&*db, "--sql failed"), false)),
         Err(other) => Err((classify(other), false)),
     }
