@@ -3,7 +3,10 @@
 //! hints. Also the target as the engine sees it ([`Watched`]) and `--once`,
 //! which is one attempt at every target.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::task::JoinSet;
@@ -36,13 +39,65 @@ pub(crate) async fn attempt<C: Check>(
     budget: Duration,
     hints: Hints,
 ) -> Result<(), NotReady> {
-    let result = timeout(budget, check.check(budget))
+    let result = timeout(budget, Guarded(Box::pin(check.check(budget))))
         .await
         .unwrap_or_else(|_| Err(NotReady::timeout(budget)));
     result.map_err(|mut e| {
         hints.apply(&mut e);
         e
     })
+}
+
+thread_local! {
+    /// A check is being polled on this thread: a panic is its failure.
+    static GUARDED: Cell<bool> = const { Cell::new(false) };
+    /// What the last guarded panic said.
+    static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Makes a panic inside a check (a client library that trusts what a
+/// server sends: sqlx panics on a message body shorter than its type
+/// needs) that attempt's failure, not the gate's end. Anywhere else a
+/// panic is still a bug, reported as Rust reports it.
+pub(crate) fn catch_panics_in_checks() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if GUARDED.with(Cell::get) {
+            let said = match info.payload().downcast_ref::<&str>() {
+                Some(s) => (*s).to_string(),
+                None => info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            CAUGHT.with(|c| *c.borrow_mut() = Some(said));
+        } else {
+            default(info);
+        }
+    }));
+}
+
+/// A check's future, polled with panics caught (see [`catch_panics_in_checks`]).
+struct Guarded<F>(Pin<Box<F>>);
+
+impl<F: Future<Output = Result<(), NotReady>>> Future for Guarded<F> {
+    type Output = Result<(), NotReady>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        let was = GUARDED.with(|g| g.replace(true));
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx)));
+        GUARDED.with(|g| g.set(was));
+        polled.unwrap_or_else(|_| {
+            let said = CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_default();
+            Poll::Ready(Err(NotReady::new(
+                Class::Other,
+                format!("the client library could not read what the server sent ({})", crate::text::shorten(&said)),
+            )
+            .hint("the server sent a malformed message: check that the host and port are this kind of server, not another service or a proxy")))
+        })
+    }
 }
 
 /// `--once`: one attempt at every target, concurrently; results in order.

@@ -67,10 +67,14 @@ pub fn stderr_line(text: &str) {
 /// Installs the global logger. Text lines carry only the message (which
 /// names the target and says why); JSON lines add the structured fields.
 pub(crate) fn init_logging(logging: &Logging, redactor: Redactor) {
+    // Only readygate's own lines: a library's (sqlx logs every notice a
+    // server sends, and a hostile one sends 100 MB/s) say nothing the
+    // reason does not, name no target, and are not bounded. READYGATE_LOG
+    // can ask for them.
     let default = if logging.quiet {
-        "error"
+        "off,readygate=error"
     } else {
-        "warn,readygate=info"
+        "off,readygate=info"
     };
     let filter = EnvFilter::try_new(logging.filter.as_deref().unwrap_or(default))
         .unwrap_or_else(|_| EnvFilter::new(default));

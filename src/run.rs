@@ -105,6 +105,7 @@ fn parse_args(args: Vec<OsString>) -> Result<clap::ArgMatches, Finish> {
 /// Runs readygate with these arguments and environment.
 pub fn run(args: impl IntoIterator<Item = OsString>, mut env: Env) -> Finish {
     let args: Vec<OsString> = args.into_iter().collect();
+    crate::attempt::catch_panics_in_checks();
     // `readygate lint ...` checks manifests; it shares no option with the gate.
     if args.get(1).is_some_and(|a| a == "lint") {
         report::json_lines(false);

@@ -44,8 +44,12 @@ pub(crate) fn capped(text: &str, max: usize) -> String {
         true => head,
         false => head.rsplit_once(char::is_whitespace).map_or("", |(h, _)| h),
     };
+    // Never cut inside a word: a secret cut short would escape redaction.
     match head.trim_end() {
-        "" => "(cut)".to_string(),
+        "" => format!(
+            "(a text of {} bytes without a space; not shown)",
+            text.len()
+        ),
         head => format!("{head} (cut)"),
     }
 }
@@ -126,7 +130,10 @@ mod tests {
         assert_eq!(capped("short", 10), "short");
         assert_eq!(capped("one two hunter2secret", 12), "one two (cut)");
         assert_eq!(capped("one two three", 8), "one two (cut)");
-        assert_eq!(capped(&"x".repeat(50), 10), "(cut)");
+        assert_eq!(
+            capped(&"x".repeat(50), 10),
+            "(a text of 50 bytes without a space; not shown)"
+        );
         assert_eq!(capped("é é é é", 4), "é (cut)");
     }
 

@@ -19,6 +19,8 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 
+use crate::not_ready::{Class, NotReady};
+
 /// The most a server may send between two writes of the client: one
 /// message (sqlx buffers it whole) or a result set being drained. A waiting
 /// gate stays well under 64 MiB. The gate's own statements answer in a few
@@ -68,6 +70,22 @@ pub(crate) enum Dial<'a> {
     Tcp(&'a str, u16),
 }
 
+/// A connection to a server: TCP, a Unix socket, or TLS over either.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Connects to the server.
+pub(crate) async fn connect(to: Dial<'_>) -> std::io::Result<Box<dyn Io>> {
+    Ok(match to {
+        Dial::Socket(path) => Box::new(UnixStream::connect(path).await?),
+        Dial::Tcp(host, port) => {
+            let server = tokio::net::TcpStream::connect((host, port)).await?;
+            let _ = server.set_nodelay(true);
+            Box::new(server)
+        }
+    })
+}
+
 /// Connects to the server and starts a relay to it (see [`start`]); a
 /// failure to connect is explained by `refused`, the kind's own reading of
 /// an I/O error.
@@ -76,40 +94,33 @@ pub(crate) async fn dial<W: Watch>(
     watch: W,
     suffix: &str,
     what: &str,
-    refused: impl Fn(std::io::Error) -> crate::not_ready::NotReady,
-) -> Result<(std::path::PathBuf, Verdict), crate::not_ready::NotReady> {
-    let started = match to {
-        Dial::Socket(path) => {
-            let server = UnixStream::connect(path).await.map_err(&refused)?;
-            start(server, watch, suffix)
-        }
-        Dial::Tcp(host, port) => {
-            let server = tokio::net::TcpStream::connect((host, port))
-                .await
-                .map_err(&refused)?;
-            let _ = server.set_nodelay(true);
-            start(server, watch, suffix)
-        }
-    };
-    started.map_err(|e| {
-        crate::not_ready::NotReady::new(
-            crate::not_ready::Class::Other,
-            format!("cannot relay the connection to {what}: {e}"),
-        )
-    })
+    refused: impl Fn(std::io::Error) -> NotReady,
+) -> Result<(std::path::PathBuf, Verdict), NotReady> {
+    let server = connect(to).await.map_err(refused)?;
+    start(server, watch, suffix, what)
 }
 
 /// Starts a relay to `server` (already connected), watched by `watch`.
 /// sqlx connects to the abstract socket `base` + `suffix` (PostgreSQL adds
 /// `/.s.PGSQL.<port>` to the directory it is given); returns `base` and
-/// what the relay will have seen.
-fn start<S, W>(server: S, watch: W, suffix: &str) -> std::io::Result<(std::path::PathBuf, Verdict)>
+/// what the relay will have seen. `what` names the server in the error.
+pub(crate) fn start<S, W>(
+    server: S,
+    watch: W,
+    suffix: &str,
+    what: &str,
+) -> Result<(std::path::PathBuf, Verdict), NotReady>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     W: Watch,
 {
     let base = format!("\0readygate-{}-{:016x}", std::process::id(), random());
-    let listener = UnixListener::bind(format!("{base}{suffix}"))?;
+    let listener = UnixListener::bind(format!("{base}{suffix}")).map_err(|e| {
+        NotReady::new(
+            Class::Other,
+            format!("cannot relay the connection to {what}: {e}"),
+        )
+    })?;
     let verdict = Verdict::default();
     let seen = verdict.clone();
     tokio::spawn(async move {

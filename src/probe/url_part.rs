@@ -6,8 +6,21 @@
 pub(crate) fn decode_part(what: &str, raw: &str) -> Result<String, String> {
     let value = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map_err(|_| format!("has a {what} that is not UTF-8 once percent-decoded"))?;
+        .map_err(|_| {
+            format!(
+                "has {} {what} that is not UTF-8 once percent-decoded",
+                article(what)
+            )
+        })?;
     no_nul(what, value.into_owned())
+}
+
+/// "a" or "an", for a part's name.
+fn article(what: &str) -> &'static str {
+    match what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => "an",
+        false => "a",
+    }
 }
 
 /// A decoded URL value without NUL bytes.

@@ -432,13 +432,17 @@ fn a_sql_check_that_cannot_run_is_permanent() {
     use crate::support::Postgres;
     let mut row = row(
         "PostgreSQL",
-        "a --sql with a syntax error (42601) or a first column that is not a boolean",
+        "a --sql with a syntax error (42601), a first column that is not a boolean, or an answer over 8 MiB (a million rows)",
         "a permanent failure: exit 3 at once with --fail-fast, and --once says it does not fix itself",
     );
     let pg = Postgres::start();
     for (sql, says) in [
         ("SELECT true FROM", "syntax error"),
         ("SELECT 42", "not a boolean"),
+        (
+            "SELECT true FROM generate_series(1, 1000000)",
+            "answered with over 8 MiB of rows",
+        ),
     ] {
         let began = Instant::now();
         let ran =
@@ -570,6 +574,163 @@ fn a_postgresql_that_declares_a_huge_message_or_floods_is_cut_off() {
         ));
     }
     row.saw(format!("{} (debug build)", seen.join("; ")));
+}
+
+#[test]
+fn a_postgresql_that_lies_inside_tls_is_cut_off_too() {
+    use crate::support::{finish, peak_rss, spawn, Certs, FakePostgresTls};
+    let mut row = row(
+        "PostgreSQL",
+        "a \"PostgreSQL\" that shakes hands over TLS, then sends a header declaring 0xFFFFFFFF bytes (sqlx zeroed a buffer that size: 4 GiB)",
+        "the gate does TLS itself, so the relay reads the header and cuts it off: peak RSS under 64 MiB, exit 1 by the deadline; verify-full still verifies",
+    );
+    let certs = Certs::generate();
+    let server = FakePostgresTls::start(&certs, "huge-header");
+    let ca = certs.dir.path().join("ca.pem");
+    let other = certs.dir.path().join("other-ca.pem");
+    let mut seen = Vec::new();
+    for query in [
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    ] {
+        let url = format!("postgres://u:p@127.0.0.1:{}/db?{query}", server.port);
+        let started = Instant::now();
+        let gate = spawn(readygate().args([&url, "--timeout", "2s"]));
+        std::thread::sleep(Duration::from_millis(1500));
+        let peak = peak_rss(gate.id());
+        let ran = finish(gate);
+        let took = started.elapsed();
+        assert_eq!(ran.code, Some(1), "{query}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("4294967295 bytes long"),
+            "{query}: {}",
+            ran.stderr
+        );
+        assert!(took < Duration::from_millis(2800), "{query}: {took:?}");
+        assert!(peak < 64 * 1024, "{query}: peak RSS {peak} KiB");
+        seen.push(format!(
+            "{}: exit 1 after {} ms, peak RSS {} MiB",
+            query.split('&').next().unwrap(),
+            took.as_millis(),
+            peak / 1024
+        ));
+    }
+    let url = format!(
+        "postgres://u:p@127.0.0.1:{}/db?sslmode=verify-full&sslrootcert={}",
+        server.port,
+        other.display()
+    );
+    let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "5s"]));
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    assert!(ran.stderr.contains("TLS failed"), "{}", ran.stderr);
+    row.saw(format!(
+        "{}; another CA: exit 3, \"TLS failed\" (debug build)",
+        seen.join("; ")
+    ));
+}
+
+#[test]
+fn a_server_that_makes_the_driver_panic_fails_the_attempt_not_the_gate() {
+    use crate::support::{Certs, FakePostgresTls, Hostile, Misbehave};
+    let mut row = row(
+        "Hostile input",
+        "PostgreSQL and MySQL messages with bodies too short for their type (an Authentication of length 4, MD5 without its salt, in plain and inside TLS; a 1-byte MySQL ERR packet), which make sqlx panic",
+        "that attempt fails with one line saying the server sent what the client library cannot read; the gate does not abort, a sidecar keeps serving /livez",
+    );
+    let certs = Certs::generate();
+    let tls = FakePostgresTls::start(&certs, "short-auth");
+    let servers = [
+        Hostile::start(Misbehave::Banner(b"NR\x00\x00\x00\x04")),
+        Hostile::start(Misbehave::Banner(b"R\x00\x00\x00\x04")),
+        Hostile::start(Misbehave::Banner(b"NR\x00\x00\x00\x08\x00\x00\x00\x05")),
+        Hostile::start(Misbehave::Banner(b"\x01\x00\x00\x00\xff")),
+    ];
+    let urls = [
+        format!("postgres://u:p@127.0.0.1:{}/db", servers[0].port),
+        format!(
+            "postgres://u:p@127.0.0.1:{}/db?sslmode=disable",
+            servers[1].port
+        ),
+        format!("postgres://u:p@127.0.0.1:{}/db", servers[2].port),
+        format!("mysql://u:p@127.0.0.1:{}/db", servers[3].port),
+        format!("postgres://u:p@127.0.0.1:{}/db?sslmode=require", tls.port),
+    ];
+    for url in &urls {
+        let ran = run(readygate().args([url, "--once"]));
+        assert_eq!(ran.code, Some(1), "{url}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("could not read what the server sent"),
+            "{url}: {}",
+            ran.stderr
+        );
+        assert!(!ran.stderr.contains("panicked"), "{url}: {}", ran.stderr);
+        assert_eq!(ran.stderr.lines().count(), 1, "{url}: {}", ran.stderr);
+    }
+    // A sidecar checks again and again: it must not die on the first.
+    let port = crate::support::free_port();
+    let mut gate = crate::support::spawn(readygate().args([
+        &urls[0],
+        "--serve",
+        &format!("127.0.0.1:{port}"),
+        "--interval",
+        "100ms",
+    ]));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(gate.try_wait().unwrap().is_none(), "the sidecar exited");
+    let live = ureq::get(&format!("http://127.0.0.1:{port}/livez")).call();
+    assert!(
+        live.is_ok_and(|r| r.status() == 200),
+        "/livez did not answer 200"
+    );
+    let _ = gate.kill();
+    let _ = gate.wait();
+    row.saw("5 servers (PostgreSQL plain, sslmode=disable, MD5 without salt, inside TLS; MySQL): exit 1, one line each, no panic; a sidecar alive after 1.5 s of them, /livez 200");
+}
+
+#[test]
+fn a_server_that_floods_notices_does_not_flood_the_log() {
+    use crate::support::{Hostile, Misbehave};
+    let mut row = row(
+        "PostgreSQL",
+        "a \"PostgreSQL\" that logs the gate in and then sends NoticeResponse messages without end (severity NOTICE, and ERROR), which sqlx logs one line each",
+        "the library's own lines are not shown by default (nor with -q): a few lines, not 100 MB/s",
+    );
+    let mut seen = Vec::new();
+    for (label, notice) in [
+        ("NOTICE", &b"N\x00\x00\x00\x0dSNOTICE\x00\x00"[..]),
+        ("ERROR", &b"N\x00\x00\x00\x0cSERROR\x00\x00"[..]),
+    ] {
+        let server = Hostile::start(Misbehave::Repeat(
+            b"NR\x00\x00\x00\x08\x00\x00\x00\x00",
+            notice,
+        ));
+        let url = format!("postgres://u:p@127.0.0.1:{}/db", server.port);
+        for quiet in [false, true] {
+            let mut cmd = readygate();
+            cmd.args([&url, "--timeout", "2s"]);
+            if quiet {
+                cmd.arg("-q");
+            }
+            let ran = run(&mut cmd);
+            assert_eq!(ran.code, Some(1), "{label}: {}", ran.stderr);
+            assert!(
+                ran.stderr.len() < 4096,
+                "{label} quiet={quiet}: {} bytes of stderr",
+                ran.stderr.len()
+            );
+            assert!(
+                !ran.stderr.contains("NOTICE\"") && !ran.stderr.contains("SNOTICE"),
+                "{}",
+                ran.stderr
+            );
+            seen.push(format!(
+                "{label}{}: {} bytes",
+                if quiet { " -q" } else { "" },
+                ran.stderr.len()
+            ));
+        }
+    }
+    row.saw(format!("2 s of notices: stderr {}", seen.join(", ")));
 }
 
 #[test]

@@ -55,8 +55,10 @@ fn tls(detail: &str) -> NotReady {
 pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
     use crate::probe::relay::ANSWER_MAX;
     match cut {
-        Cut::TooMuch | Cut::Declared(_) => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
-            .hint("is this a MySQL server? If it is, --sql returns too much: make it one row with true when ready"),
+        Cut::Declared(len) => NotReady::new(Class::Other, format!("{what} sent a packet it says is {len} bytes long, which no MySQL server sends here; cut off"))
+            .hint("check the host and port: is this MySQL's port (3306), not another service?"),
+        Cut::TooMuch => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
+            .hint("check the host and port: is this MySQL's port (3306), not another service?"),
         Cut::KeyWithoutTls => NotReady::new(Class::Tls, format!("{what} asked for the password encrypted to its own RSA key over a connection without TLS; refused (whoever is on the path could answer with theirs)"))
             .hint("use TLS (ssl-mode=REQUIRED, better VERIFY_IDENTITY with ssl-ca=) or give the account mysql_native_password"),
     }

@@ -16,7 +16,7 @@ use super::errors::{classify, cut, database_error};
 use super::watch::Login;
 use super::Requirements;
 use crate::not_ready::{Class, NotReady};
-use crate::probe::postgres::{boxed, missing_tables, sql_truth, TableName};
+use crate::probe::postgres::{boxed, missing_tables, sql_cut, sql_truth, TableName};
 use crate::probe::relay::{self, Dial};
 use crate::probe::slots::SlotCount;
 
@@ -266,7 +266,13 @@ impl MySqlProbe {
                 };
                 Err((not_ready, false))
             }
-            Err(other) => Err((self.explain(relay, other), false)),
+            Err(other) => Err((
+                match relay.cut() {
+                    Some(c) => sql_cut(c),
+                    None => self.classify(other),
+                },
+                false,
+            )),
         }
     }
 

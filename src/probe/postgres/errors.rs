@@ -70,7 +70,7 @@ pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
         Cut::Declared(len) => NotReady::new(Class::Other, format!("{what} sent a message it says is {len} bytes long, which no PostgreSQL server sends here; cut off"))
             .hint("check the host and port: is this PostgreSQL's port (5432), not another service?"),
         Cut::TooMuch | Cut::KeyWithoutTls => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
-            .hint("is this a PostgreSQL server? If it is, --sql returns too much: make it one row with true when ready"),
+            .hint("check the host and port: is this PostgreSQL's port (5432), not another service?"),
     }
 }
 

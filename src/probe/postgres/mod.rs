@@ -8,6 +8,7 @@
 mod errors;
 mod session;
 mod sql;
+mod tls;
 mod url;
 pub(crate) mod watch;
 
@@ -146,6 +147,23 @@ pub(crate) fn sql_truth(answer: Option<Option<bool>>) -> Result<(), crate::not_r
         None => Err(NotReady::new(Class::Schema, "--sql returned no rows")
             .hint("make --sql a single SELECT that returns one row with true when ready")),
     }
+}
+
+/// The relay ended the connection while `--sql` ran: its answer was too
+/// long (many rows, or a huge value), which asking again will not change.
+/// For PostgreSQL and MySQL alike.
+pub(crate) fn sql_cut(cut: crate::probe::relay::Cut) -> crate::not_ready::NotReady {
+    use crate::not_ready::{Class, NotReady};
+    use crate::probe::relay::{Cut, ANSWER_MAX};
+    let size = match cut {
+        Cut::Declared(len) => format!(
+            "a row of {len} bytes (over {} MiB)",
+            watch::MESSAGE_MAX >> 20
+        ),
+        _ => format!("over {} MiB of rows", ANSWER_MAX >> 20),
+    };
+    NotReady::new(Class::BadCheck, format!("--sql answered with {size}; cut off"))
+        .hint("make --sql return one row, e.g. SELECT EXISTS (SELECT 1 FROM ...), or add LIMIT 1 (this does not fix itself: exit 3 with --fail-fast)")
 }
 
 /// "table "a", "b" do not exist": the reason when required tables are
@@ -319,7 +337,9 @@ impl Planner {
         extra: Option<&Extra>,
         origin: &str,
     ) -> Result<(PostgresProbe, String), ConfigError> {
-        let mut options = connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
+        let (mut options, files) =
+            connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
+        let tls = tls::Tls::new(options.get_ssl_mode(), &files).or_else(|e| err(origin, e))?;
         let req = match extra {
             None => self.plain.clone(),
             Some(extra) => Arc::new(self.plain.with(extra)),
@@ -329,7 +349,7 @@ impl Planner {
             options = options.statement_cache_capacity(0);
             description.push_str(" (through PgBouncer)");
         }
-        Ok((PostgresProbe::new(options, req), description))
+        Ok((PostgresProbe::new(options, tls, req), description))
     }
 }
 

@@ -8,19 +8,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::Connection;
 
 use super::errors::{classify, cut};
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
+use super::tls::Tls;
 use super::watch::Frames;
-use super::{boxed, missing_tables, Requirements};
+use super::{boxed, missing_tables, sql_cut, Requirements};
 use crate::not_ready::{Class, NotReady};
 use crate::probe::relay::{self, Dial, Verdict};
 use crate::probe::slots::SlotCount;
 
 pub(crate) struct PostgresProbe {
     options: PgConnectOptions,
+    /// How connections speak TLS (`tls.rs`): the gate's, not sqlx's.
+    tls: Tls,
     what: String,
     req: Arc<Requirements>,
     conn: Option<Session>,
@@ -66,13 +69,14 @@ impl Attempt {
 }
 
 impl PostgresProbe {
-    pub(crate) fn new(options: PgConnectOptions, req: Arc<Requirements>) -> Self {
+    pub(crate) fn new(options: PgConnectOptions, tls: Tls, req: Arc<Requirements>) -> Self {
         let what = match options.get_socket() {
             Some(path) => path.display().to_string(),
             None => format!("{}:{}", options.get_host(), options.get_port()),
         };
         PostgresProbe {
             options,
+            tls,
             what,
             req,
             conn: None,
@@ -134,10 +138,18 @@ impl PostgresProbe {
             Some(path) => Dial::Socket(path.as_ref()),
             None => Dial::Tcp(host, port),
         };
-        let refused = |e| self.classify(sqlx::Error::Io(e));
-        let (socket, relay) =
-            relay::dial(to, Frames::default(), &suffix, &self.what, refused).await?;
-        let options = self.options.clone().socket(socket);
+        let server = relay::connect(to)
+            .await
+            .map_err(|e| self.classify(sqlx::Error::Io(e)))?;
+        let socket = socket_path.is_some();
+        let server = boxed(self.tls.negotiate(server, socket, host, &self.what)).await?;
+        let (socket, relay) = relay::start(server, Frames::default(), &suffix, &self.what)?;
+        // TLS, if any, is below the relay: sqlx speaks plain to it.
+        let options = self
+            .options
+            .clone()
+            .socket(socket)
+            .ssl_mode(PgSslMode::Disable);
         match boxed(PgConnection::connect_with(&options)).await {
             Ok(conn) => Ok(Session {
                 conn,
@@ -247,11 +259,11 @@ impl PostgresProbe {
                 return fail(e);
             }
             let relay = session.relay.clone();
-            match boxed(custom_check(&mut session.conn, sql, |e| {
-                self.explain(&relay, e)
-            }))
-            .await
-            {
+            let explain = |e| match relay.cut() {
+                Some(c) => sql_cut(c),
+                None => self.classify(e),
+            };
+            match boxed(custom_check(&mut session.conn, sql, explain)).await {
                 Ok(()) => {}
                 // Anything but a boolean row may have been a statement that
                 // changed the session (BEGIN, SET ...): do not keep it.

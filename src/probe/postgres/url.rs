@@ -41,7 +41,8 @@ pub(crate) const MAX_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 pub(crate) fn connect_options(
     url: &Url,
     attempt_timeout: Duration,
-) -> Result<PgConnectOptions, String> {
+) -> Result<(PgConnectOptions, PemFiles), String> {
+    let mut files = PemFiles::default();
     use crate::probe::url_part::{decode_part as decode, no_nul};
     let mut opts = PgConnectOptions::new_without_pgpass().application_name("readygate");
     if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
@@ -72,15 +73,15 @@ pub(crate) fn connect_options(
             }
             "sslrootcert" => {
                 readable(&value, "sslrootcert")?;
-                opts = opts.ssl_root_cert(&value);
+                files.root = Some(value);
             }
             "sslcert" => {
                 readable(&value, "sslcert")?;
-                opts = opts.ssl_client_cert(&value);
+                files.cert = Some(value);
             }
             "sslkey" => {
                 readable(&value, "sslkey")?;
-                opts = opts.ssl_client_key(&value);
+                files.key = Some(value);
             }
             "host" if value.starts_with('/') => opts = opts.socket(&value),
             "host" => opts = opts.host(&value),
@@ -125,10 +126,20 @@ pub(crate) fn connect_options(
     settings.push(("lock_timeout".into(), lock_ms));
     settings.push(("idle_in_transaction_session_timeout".into(), idle_ms));
     settings.push(("default_transaction_read_only".into(), "on".into()));
-    Ok(opts
+    let opts = opts
         .options(settings.iter().map(|(k, v)| (k.as_str(), escape_option(v))))
         .log_statements(log::LevelFilter::Off)
-        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600)))
+        .log_slow_statements(log::LevelFilter::Off, Duration::from_secs(3600));
+    Ok((opts, files))
+}
+
+/// The PEM files a URL names: libpq's `sslrootcert`, `sslcert` and
+/// `sslkey` (the gate does TLS itself: `postgres/tls.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct PemFiles {
+    pub(crate) root: Option<String>,
+    pub(crate) cert: Option<String>,
+    pub(crate) key: Option<String>,
 }
 
 /// Parses libpq's `options` value: `-c key=value`, `-ckey=value` or
@@ -292,7 +303,7 @@ mod tests {
             "postgresql://u:p%40ss@db:6543/lf?schema=app&sslmode=require&connection_limit=5",
         )
         .unwrap();
-        let o = connect_options(&url, t).unwrap();
+        let (o, _) = connect_options(&url, t).unwrap();
         let bouncer = Url::parse("postgresql://u@db/lf?pgbouncer=true").unwrap();
         assert!(connect_options(&bouncer, t)
             .unwrap_err()

@@ -247,3 +247,43 @@ impl BlackHole {
         }
     }
 }
+
+/// A "PostgreSQL" that says yes to TLS, shakes hands with `certs`' server
+/// certificate, and then misbehaves inside it (`fake_postgres.py`): a
+/// header declaring 0xFFFFFFFF bytes (`huge-header`), or an Authentication
+/// message without a body (`short-auth`).
+pub struct FakePostgresTls {
+    pub port: u16,
+    _child: super::ChildGuard,
+}
+
+impl FakePostgresTls {
+    pub fn start(certs: &super::Certs, mode: &str) -> FakePostgresTls {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/it/support/fake_postgres.py"
+        );
+        let d = certs.dir.path();
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(d.join("server.pem"))
+            .arg(d.join("server.key"))
+            .arg(mode)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start fake_postgres.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .parse()
+            .expect("fake_postgres.py prints its port");
+        FakePostgresTls {
+            port,
+            _child: super::ChildGuard(child),
+        }
+    }
+}

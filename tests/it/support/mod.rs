@@ -21,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use clickhouse::{ClickHouse, CLICKHOUSE_PASSWORD};
-pub use hostile::{BlackHole, Hostile, Misbehave};
+pub use hostile::{BlackHole, FakePostgresTls, Hostile, Misbehave};
 pub use http::{HttpStub, Sidecar};
 pub use mysql::{MySql, MYSQL_APP_PASSWORD};
 pub use postgres::{Postgres, ADMIN_PASSWORD, APP_PASSWORD};

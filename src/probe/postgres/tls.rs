@@ -1,0 +1,183 @@
+//! libpq's `sslmode`, done by the gate rather than by sqlx: the SSLRequest,
+//! the server's one-byte answer, and the TLS handshake, before the relay
+//! (`probe/relay.rs`) hands sqlx a plain connection. So the relay reads
+//! every message sqlx will read, TLS or not: sqlx zeroes a buffer of
+//! whatever length a message declares before reading it over TLS (a
+//! 5-byte header made a gate touch 4 GiB), and only a relay that sees the
+//! header can refuse it.
+//!
+//! The modes mean what they mean to sqlx, which read them before: `disable`
+//! and `allow` speak plain; `prefer` asks for TLS and takes a plain answer;
+//! `require` insists on TLS but verifies nothing; `verify-ca` checks the
+//! chain; `verify-full` the chain and the host name. The CA is `sslrootcert`
+//! (else `PGSSLROOTCERT`, else the public roots); `sslcert` and `sslkey`
+//! (else `PGSSLCERT`, `PGSSLKEY`) are the client's certificate. As with
+//! libpq, a Unix socket never uses TLS.
+
+use std::sync::Arc;
+
+use rustls_pki_types::ServerName;
+use sqlx::postgres::PgSslMode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::url::PemFiles;
+use crate::not_ready::{Class, NotReady};
+use crate::probe::relay::Io;
+use crate::probe::tls::{client_config, Identity, TlsSetupError, Verify};
+
+/// libpq's SSLRequest: length 8, code 80877103.
+pub(super) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+
+/// How a target's connections speak TLS, decided once at start.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    mode: PgSslMode,
+    /// `None` when the mode never asks for TLS.
+    config: Option<Arc<rustls::ClientConfig>>,
+}
+
+impl Tls {
+    /// Reads the PEM files (the URL's, else libpq's variables) and builds
+    /// the client configuration; the error names the parameter.
+    pub(crate) fn new(mode: PgSslMode, files: &PemFiles) -> Result<Tls, String> {
+        if matches!(mode, PgSslMode::Disable | PgSslMode::Allow) {
+            return Ok(Tls { mode, config: None });
+        }
+        let read =
+            |given: &Option<String>, param: &str, var: &str| -> Result<Option<Vec<u8>>, String> {
+                let (path, name) = match given {
+                    Some(path) => (path.clone(), param.to_string()),
+                    None => match std::env::var(var) {
+                        Ok(path) if !path.is_empty() => (path, var.to_string()),
+                        _ => return Ok(None),
+                    },
+                };
+                crate::probe::tls::read_pem(&path).map(Some).map_err(|why| {
+                    format!("has {name}={:?}, which {why}", crate::text::shorten(&path))
+                })
+            };
+        let root = read(&files.root, "sslrootcert", "PGSSLROOTCERT")?;
+        let cert = read(&files.cert, "sslcert", "PGSSLCERT")?;
+        let key = read(&files.key, "sslkey", "PGSSLKEY")?;
+        let identity = match (&cert, &key) {
+            (Some(cert_pem), Some(key_pem)) => Some(Identity { cert_pem, key_pem }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err("has sslcert without sslkey: give both, or neither".into())
+            }
+            (None, Some(_)) => {
+                return Err("has sslkey without sslcert: give both, or neither".into())
+            }
+        };
+        let verify = match mode {
+            PgSslMode::VerifyFull => Verify::Full,
+            PgSslMode::VerifyCa => Verify::ChainOnly,
+            _ => Verify::Nothing,
+        };
+        let config = client_config(root.as_deref(), verify, identity).map_err(|e| match e {
+            TlsSetupError::Ca(why) => format!("has an sslrootcert that {why}"),
+            TlsSetupError::Cert(why) => format!("has an sslcert that {why}"),
+            TlsSetupError::Key(why) => format!("has an sslkey that {why}"),
+        })?;
+        Ok(Tls {
+            mode,
+            config: Some(Arc::new(config)),
+        })
+    }
+
+    /// Asks `server` for TLS as the mode says, and shakes hands; `host` is
+    /// the name to verify, `what` names the server in reasons. A Unix
+    /// socket (`socket`) stays plain, as with libpq.
+    pub(super) async fn negotiate(
+        &self,
+        mut server: Box<dyn Io>,
+        socket: bool,
+        host: &str,
+        what: &str,
+    ) -> Result<Box<dyn Io>, NotReady> {
+        let Some(config) = self.config.as_ref().filter(|_| !socket) else {
+            return Ok(server);
+        };
+        let io = |e: std::io::Error| NotReady::from_io(&e, what);
+        server.write_all(&SSL_REQUEST).await.map_err(io)?;
+        let mut answer = [0u8];
+        server.read_exact(&mut answer).await.map_err(io)?;
+        match answer[0] {
+            b'S' => {}
+            b'N' if matches!(self.mode, PgSslMode::Prefer) => return Ok(server),
+            b'N' => return Err(NotReady::new(
+                Class::Tls,
+                format!(
+                    "{what} does not offer TLS, and sslmode={} requires it",
+                    mode_name(self.mode)
+                ),
+            )
+            .hint(
+                "turn on ssl in postgresql.conf, or lower sslmode (prefer takes TLS when offered)",
+            )),
+            other => return Err(not_postgres(what, &format!("the byte {other:#04x}"))),
+        }
+        let name = ServerName::try_from(host.to_string()).map_err(|_| {
+            NotReady::new(Class::Tls, format!("{host:?} is not a name TLS can verify"))
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(config.clone());
+        match connector.connect(name, server).await {
+            Ok(stream) => Ok(Box::new(stream)),
+            Err(e) => Err(handshake_failed(&e, what)),
+        }
+    }
+}
+
+fn mode_name(mode: PgSslMode) -> &'static str {
+    match mode {
+        PgSslMode::Disable => "disable",
+        PgSslMode::Allow => "allow",
+        PgSslMode::Prefer => "prefer",
+        PgSslMode::Require => "require",
+        PgSslMode::VerifyCa => "verify-ca",
+        PgSslMode::VerifyFull => "verify-full",
+    }
+}
+
+pub(super) fn not_postgres(what: &str, answer: &str) -> NotReady {
+    NotReady::new(
+        Class::Other,
+        format!("{what} is not a PostgreSQL server: it answered the SSL request with {answer}"),
+    )
+    .hint("check the host and port: is this PostgreSQL's port (5432), not HTTP, SSH or another service?")
+}
+
+/// A failed handshake: a certificate problem (permanent, as before), a
+/// server that said `S` and then spoke no TLS (not PostgreSQL), or one that
+/// hung up.
+fn handshake_failed(e: &std::io::Error, what: &str) -> NotReady {
+    let rustls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    let text = crate::text::shorten_to(&e.to_string(), 400);
+    match rustls {
+        Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
+            NotReady::new(Class::Tls, format!("TLS failed: {text}"))
+                .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
+        }
+        Some(rustls::Error::InvalidMessage(_)) | Some(rustls::Error::InappropriateMessage { .. })
+        | Some(rustls::Error::InappropriateHandshakeMessage { .. }) => {
+            not_postgres(what, "S, then something that is not TLS")
+        }
+        Some(rustls::Error::AlertReceived(alert)) => NotReady::new(
+            Class::Tls,
+            format!("{what} refused the TLS connection ({alert:?})"),
+        )
+        .hint("the server may require a client certificate (sslcert and sslkey in the URL)"),
+        _ if matches!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        ) =>
+        {
+            NotReady::new(Class::Tls, format!("{what} closed the connection during the TLS handshake"))
+                .hint("the server may require a client certificate, or not speak TLS on this port")
+        }
+        _ => NotReady::new(Class::Tls, format!("TLS with {what} failed: {text}"))
+            .hint("check sslmode and sslrootcert in the URL"),
+    }
+}
