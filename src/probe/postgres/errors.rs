@@ -6,8 +6,19 @@ use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::probe::relay::{Cut, ANSWER_MAX};
 use crate::text::error_chain;
 
-/// Classifies an error from connecting or querying.
+/// Classifies an error from querying.
 pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> NotReady {
+    classify_in(err, what, user, db, "query failed")
+}
+
+/// Classifies an error; `context` says what was going on ("login failed").
+pub(super) fn classify_in(
+    err: sqlx::Error,
+    what: &str,
+    user: &str,
+    db: Option<&str>,
+    context: &str,
+) -> NotReady {
     if let Some(not_postgres) = not_postgres(&err, what) {
         return not_postgres;
     }
@@ -26,7 +37,7 @@ pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str
                 format!("database {:?} does not exist", db.unwrap_or(user)),
             )
             .hint("check the database name in the URL, or create the database"),
-            _ => database_error(&*db_err, "query failed"),
+            _ => database_error(&*db_err, context),
         },
         sqlx::Error::PoolTimedOut => NotReady::new(Class::Timeout, format!("{what}: timed out")),
         other => {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::Connection;
 
-use super::errors::{classify, cut};
+use super::errors::{classify, classify_in, cut};
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
 use super::tls::Tls;
 use super::watch::Frames;
@@ -160,7 +160,16 @@ impl PostgresProbe {
                 superuser: None,
                 was_ready: false,
             }),
-            Err(e) => Err(self.explain(&relay, e)),
+            Err(e) => Err(match relay.cut() {
+                Some(c) => cut(c, &self.what),
+                None => classify_in(
+                    e,
+                    &self.what,
+                    self.options.get_username(),
+                    self.options.get_database(),
+                    "login failed",
+                ),
+            }),
         }
     }
 
