@@ -36,6 +36,10 @@ pub(crate) enum Cut {
     Declared(u64),
     /// The login asked for the server's RSA key without TLS (MySQL).
     KeyWithoutTls,
+    /// The TLS session the gate holds with the server failed (an alert
+    /// after the handshake: TLS 1.3 servers refuse a client certificate
+    /// then); what rustls said.
+    Tls(String),
 }
 
 /// A protocol's rules, shown every chunk before it is forwarded.
@@ -184,7 +188,13 @@ where
         let mut buf = vec![0u8; 16 << 10];
         loop {
             let n = match from_server.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(e) => {
+                    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                        verdict.set(Cut::Tls(tls.to_string()));
+                    }
+                    break;
+                }
                 Ok(n) => n,
             };
             let total = unasked.fetch_add(n, Ordering::Relaxed) + n;

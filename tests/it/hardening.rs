@@ -582,7 +582,7 @@ fn a_postgresql_that_lies_inside_tls_is_cut_off_too() {
     let mut row = row(
         "PostgreSQL",
         "a \"PostgreSQL\" that shakes hands over TLS, then sends a header declaring 0xFFFFFFFF bytes (sqlx zeroed a buffer that size: 4 GiB)",
-        "the gate does TLS itself, so the relay reads the header and cuts it off: peak RSS under 64 MiB, exit 1 by the deadline; verify-full still verifies",
+        "the gate does TLS itself, so the relay reads the header and cuts it off: peak RSS under 64 MiB, exit 1 by the deadline; verify-full still verifies, require with sslrootcert verifies the chain (libpq), a client certificate refused after the handshake is a TLS failure",
     );
     let certs = Certs::generate();
     let server = FakePostgresTls::start(&certs, "huge-header");
@@ -623,10 +623,33 @@ fn a_postgresql_that_lies_inside_tls_is_cut_off_too() {
     let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "5s"]));
     assert_eq!(ran.code, Some(3), "{}", ran.stderr);
     assert!(ran.stderr.contains("TLS failed"), "{}", ran.stderr);
-    row.saw(format!(
-        "{}; another CA: exit 3, \"TLS failed\" (debug build)",
-        seen.join("; ")
-    ));
+    // libpq: require with a root certificate verifies the chain.
+    let url = format!(
+        "postgres://u:p@127.0.0.1:{}/db?sslmode=require&sslrootcert={}",
+        server.port,
+        other.display()
+    );
+    let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "5s"]));
+    assert_eq!(
+        ran.code,
+        Some(3),
+        "require with sslrootcert: {}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("TLS failed"), "{}", ran.stderr);
+    // TLS 1.3: the server's refusal of a missing client certificate comes
+    // after the handshake; it is a TLS failure, not a server starting up.
+    let picky = FakePostgresTls::start(&certs, "wants-client-cert");
+    let url = format!("postgres://u:p@127.0.0.1:{}/db?sslmode=require", picky.port);
+    let ran = run(readygate().args([&url, "--fail-fast", "--timeout", "5s"]));
+    assert_eq!(ran.code, Some(3), "client certificate: {}", ran.stderr);
+    assert!(
+        ran.stderr.contains("ended the TLS session"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("client certificate"), "{}", ran.stderr);
+    row.saw(format!("{}; another CA (verify-full, and require with sslrootcert, as libpq): exit 3, \"TLS failed\"; a client certificate refused after a TLS 1.3 handshake: exit 3, \"ended the TLS session\" (debug build)", seen.join("; ")));
 }
 
 #[test]

@@ -213,6 +213,17 @@ fn bad_inputs_exit_2_with_one_line_naming_the_culprit() {
             "--termination-log",
         ),
         (vec!["postgres://db/x?pgbouncer=true"], vec![], "DIRECT_URL"),
+        // The driver would ignore a mistyped PGSSLMODE: prefer, nothing verified.
+        (
+            vec!["postgres://db/x"],
+            vec![("PGSSLMODE", "verify_full")],
+            "PGSSLMODE",
+        ),
+        (
+            vec!["postgres://db/x?sslmode=require&channel_binding=require"],
+            vec![],
+            "channel_binding",
+        ),
         (vec![WEB, "--only-if", "COMPONENT"], vec![], "--only-if"),
         (vec![WEB, "--skip-if", "1X=y"], vec![], "--skip-if"),
         (

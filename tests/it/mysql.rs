@@ -383,7 +383,8 @@ fn an_endless_packet_is_cut_off() {
     let ran = finish(gate);
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(
-        ran.stderr.contains("sent a packet it says is 16777215 bytes long"),
+        ran.stderr
+            .contains("sent a packet it says is 16777215 bytes long"),
         "{}",
         ran.stderr
     );

@@ -57,6 +57,7 @@ pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
     match cut {
         Cut::Declared(len) => NotReady::new(Class::Other, format!("{what} sent a packet it says is {len} bytes long, which no MySQL server sends here; cut off"))
             .hint("check the host and port: is this MySQL's port (3306), not another service?"),
+        Cut::Tls(said) => NotReady::new(Class::Tls, format!("{what} ended the TLS session: {said}")),
         Cut::TooMuch => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
             .hint("check the host and port: is this MySQL's port (3306), not another service?"),
         Cut::KeyWithoutTls => NotReady::new(Class::Tls, format!("{what} asked for the password encrypted to its own RSA key over a connection without TLS; refused (whoever is on the path could answer with theirs)"))

@@ -27,6 +27,11 @@ pub(super) fn classify_in(
         sqlx::Error::Io(io) => NotReady::from_io(&io, what),
         sqlx::Error::Tls(e) => tls(&error_chain(&*e)),
         sqlx::Error::Database(db_err) => match db_err.code().as_deref() {
+            Some("28000") if db_err.message().contains("no encryption") => NotReady::new(
+                Class::Auth,
+                format!("login as {user:?} rejected: {}", db_err.message()),
+            )
+            .hint("the server accepts this user only over TLS (a hostssl line in pg_hba.conf): use sslmode=require or verify-full"),
             Some("28P01" | "28000") => NotReady::new(
                 Class::Auth,
                 format!("login as {user:?} rejected: {}", db_err.message()),
@@ -80,6 +85,8 @@ pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
     match cut {
         Cut::Declared(len) => NotReady::new(Class::Other, format!("{what} sent a message it says is {len} bytes long, which no PostgreSQL server sends here; cut off"))
             .hint("check the host and port: is this PostgreSQL's port (5432), not another service?"),
+        Cut::Tls(said) => NotReady::new(Class::Tls, format!("{what} ended the TLS session: {said}"))
+            .hint("the server refused the client certificate (sslcert and sslkey in the URL: signed by a CA the server trusts, the key matching it), or TLS broke: check the server's log"),
         Cut::TooMuch | Cut::KeyWithoutTls => NotReady::new(Class::Other, format!("{what} sent over {} MiB without being asked; cut off", ANSWER_MAX >> 20))
             .hint("check the host and port: is this PostgreSQL's port (5432), not another service?"),
     }
@@ -119,6 +126,7 @@ pub(super) fn database_error(db: &dyn sqlx::error::DatabaseError, context: &str)
             .hint("a syntax error does not fix itself: correct the query (exit 3 with --fail-fast)"),
         "25006" => NotReady::new(Class::Other, format!("{context}: {message}"))
             .hint("--sql runs read-only; make it a SELECT that returns true when ready"),
+        "" => NotReady::new(Class::Other, format!("{context}: {message}")),
         _ => NotReady::new(Class::Other, format!("{context}: {message} (SQLSTATE {code})")),
     }
 }

@@ -250,6 +250,15 @@ impl Requirements {
                     "is 0, where no server can listen; give the server's port or unset it",
                 );
             }
+            // The driver ignores a value it cannot parse (prefer, unverified).
+            if let Some(mode) = m.env.get("PGSSLMODE") {
+                if mode.parse::<sqlx::postgres::PgSslMode>().is_err() {
+                    return err(
+                        "PGSSLMODE",
+                        format_args!("is {:?}; use disable, allow, prefer, require, verify-ca or verify-full", shorten(mode)),
+                    );
+                }
+            }
             for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
                 if let Some(path) = m.env.get(var) {
                     let shown = shorten(path);

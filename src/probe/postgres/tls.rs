@@ -69,9 +69,11 @@ impl Tls {
                 return Err("has sslkey without sslcert: give both, or neither".into())
             }
         };
+        // libpq: require with a root certificate verifies as verify-ca.
         let verify = match mode {
             PgSslMode::VerifyFull => Verify::Full,
             PgSslMode::VerifyCa => Verify::ChainOnly,
+            PgSslMode::Require if root.is_some() => Verify::ChainOnly,
             _ => Verify::Nothing,
         };
         let config = client_config(root.as_deref(), verify, identity).map_err(|e| match e {
@@ -115,6 +117,15 @@ impl Tls {
             .hint(
                 "turn on ssl in postgresql.conf, or lower sslmode (prefer takes TLS when offered)",
             )),
+            // A server that cannot start a backend (out of processes or
+            // memory) says so before the SSL exchange.
+            b'E' => {
+                return Err(NotReady::new(
+                    Class::Starting,
+                    format!("{what} answered the SSL request with an error: it could not start a session (out of memory or processes?)"),
+                )
+                .hint("check the PostgreSQL server's log"))
+            }
             other => return Err(not_postgres(what, &format!("the byte {other:#04x}"))),
         }
         let name = ServerName::try_from(host.to_string()).map_err(|_| {
@@ -156,12 +167,20 @@ fn handshake_failed(e: &std::io::Error, what: &str) -> NotReady {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>());
     let text = crate::text::shorten_to(&e.to_string(), 400);
     match rustls {
+        Some(rustls::Error::InvalidCertificate(_)) if text.contains("UnsupportedCertVersion") => {
+            NotReady::new(Class::Tls, format!("TLS failed: {what}'s certificate is X.509 version 1 (no extensions), which rustls does not verify"))
+                .hint("reissue the server certificate as v3 with a subjectAltName (openssl x509 -req ... -extfile with subjectAltName=DNS:host), or use sslmode=require without sslrootcert (encrypted, not verified)")
+        }
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))
+        | Some(rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForNameContext { .. })) => {
+            NotReady::new(Class::Tls, format!("TLS failed: {text}"))
+                .hint("the certificate's subjectAltName does not hold the host in the URL (its CN is not read, as browsers do not): connect by a name it holds, reissue it with subjectAltName=DNS:host, or use sslmode=verify-ca")
+        }
         Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
             NotReady::new(Class::Tls, format!("TLS failed: {text}"))
                 .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
         }
-        Some(rustls::Error::InvalidMessage(_)) | Some(rustls::Error::InappropriateMessage { .. })
-        | Some(rustls::Error::InappropriateHandshakeMessage { .. }) => {
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
             not_postgres(what, "S, then something that is not TLS")
         }
         Some(rustls::Error::AlertReceived(alert)) => NotReady::new(

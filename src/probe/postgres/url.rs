@@ -100,10 +100,22 @@ pub(crate) fn connect_options(
                 return Err("has pgbouncer=true; point readygate at PostgreSQL directly (the URL the migrations use, e.g. Prisma's DIRECT_URL), not at PgBouncer".into())
             }
             "pgbouncer" => {}
+            // libpq's that need nothing of the gate: it never uses GSSAPI
+            // encryption, always checks the primary (not in recovery), and
+            // rustls sends SNI for host names and never compresses.
+            "channel_binding" | "gssencmode" if matches!(&*value, "disable" | "prefer") => {}
+            "channel_binding" => {
+                return Err("has channel_binding=require, which readygate cannot do (sqlx has no SCRAM-SHA-256-PLUS); in the gate's URL write channel_binding=prefer (or drop it), and sslmode=verify-full to be sure of the server".into())
+            }
+            "gssencmode" => {
+                return Err("has gssencmode=require; readygate does not speak GSSAPI encryption: use sslmode= for TLS".into())
+            }
+            "sslsni" | "sslcompression" if matches!(&*value, "0" | "1") => {}
+            "target_session_attrs" if matches!(&*value, "any" | "read-write" | "primary") => {}
             k if PRISMA_PARAMS.contains(&k) => {}
             other => {
                 return Err(format!(
-                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, and Prisma's schema",
+                    "has unknown parameter {:?}; readygate understands libpq's sslmode, sslrootcert, sslcert, sslkey, host, port, user, password, dbname, application_name, options, channel_binding, gssencmode, sslsni, sslcompression, target_session_attrs, and Prisma's schema",
                     shorten(other)
                 ))
             }
@@ -323,6 +335,19 @@ mod tests {
             .contains("sslrootcert"));
         let bad = Url::parse("postgres://db/x?frobnicate=1").unwrap();
         assert!(connect_options(&bad, t).unwrap_err().contains("frobnicate"));
+        // Neon's and other providers' URLs carry libpq parameters the gate
+        // needs nothing of; binding or GSSAPI it cannot do are refused.
+        let neon = Url::parse("postgres://db/x?sslmode=require&channel_binding=prefer&gssencmode=disable&sslsni=1&target_session_attrs=read-write").unwrap();
+        assert!(connect_options(&neon, t).is_ok());
+        for bad in [
+            "channel_binding=require",
+            "gssencmode=require",
+            "sslsni=2",
+            "target_session_attrs=standby",
+        ] {
+            let url = Url::parse(&format!("postgres://db/x?{bad}")).unwrap();
+            assert!(connect_options(&url, t).is_err(), "{bad}");
+        }
     }
 
     #[test]
