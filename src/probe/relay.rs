@@ -7,11 +7,14 @@
 //! 3 s), sqlx-mysql joins `0xFFFFFF` continuation packets without end (2 GB
 //! in 2 s). So the gate connects to the server itself, then hands sqlx an
 //! abstract Unix socket (no file, a random name, only this process may
-//! connect) that forwards to that connection. sqlx keeps the server's host
-//! name for TLS, which passes through unread. The relay reads what it
-//! forwards: a server may send at most [`ANSWER_MAX`] between two writes of
-//! the client, and each protocol's [`Watch`] adds its own rules (a declared
-//! length over the limit, MySQL's key request without TLS).
+//! connect) that forwards to that connection. For PostgreSQL the gate does
+//! TLS below the relay (`postgres/tls.rs`), so the relay reads every
+//! message; MySQL's TLS, which starts mid-login, passes through unread and
+//! is verified by sqlx against the server's own host name. The relay reads
+//! what it forwards: a server may send at most [`ANSWER_MAX`] between two
+//! writes of the client, and each protocol's [`Watch`] adds its own rules
+//! (a declared length over the protocol's limit, MySQL's key request
+//! without TLS).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +35,8 @@ pub(crate) const ANSWER_MAX: usize = 8 << 20;
 pub(crate) enum Cut {
     /// The server sent more than [`ANSWER_MAX`] unasked.
     TooMuch,
-    /// The server declared a message of this many bytes, over [`ANSWER_MAX`].
+    /// The server declared a message of this many bytes: over the
+    /// protocol's limit, or under its minimum.
     Declared(u64),
     /// The login asked for the server's RSA key without TLS (MySQL).
     KeyWithoutTls,
