@@ -46,6 +46,59 @@ pub(crate) enum Cut {
     Tls(String),
 }
 
+/// The longest message a watcher lets a server declare: the gate's
+/// statements answer in a few hundred bytes, an error in a few KiB; a
+/// `--sql` row this long is a check that reads too much. Each target's
+/// connection holds at most about three times this, so many hostile
+/// targets stay well within a small limit.
+pub(crate) const MESSAGE_MAX: u64 = 1 << 20;
+
+/// Reads the headers of a stream of length-prefixed messages as it passes,
+/// skipping the bodies; each protocol says how long its header is and what
+/// it declares.
+#[derive(Default)]
+pub(crate) struct Headers {
+    /// The header so far.
+    header: Vec<u8>,
+    /// Bytes left of the current message's body.
+    left: u64,
+}
+
+impl Headers {
+    /// Feeds the next bytes. `body` reads a whole header (`size` bytes):
+    /// the body's length, or `Err` with the declared length when no server
+    /// of the protocol sends it, which cuts the connection.
+    pub(crate) fn feed(
+        &mut self,
+        mut bytes: &[u8],
+        size: usize,
+        body: impl Fn(&[u8]) -> Result<u64, u64>,
+    ) -> Option<Cut> {
+        while !bytes.is_empty() {
+            if self.left > 0 {
+                let skip = usize::try_from(self.left)
+                    .unwrap_or(usize::MAX)
+                    .min(bytes.len());
+                bytes = &bytes[skip..];
+                self.left -= skip as u64;
+                continue;
+            }
+            let take = (size - self.header.len()).min(bytes.len());
+            self.header.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.header.len() < size {
+                break;
+            }
+            match body(&self.header) {
+                Ok(len) => self.left = len,
+                Err(declared) => return Some(Cut::Declared(declared)),
+            }
+            self.header.clear();
+        }
+        None
+    }
+}
+
 /// A protocol's rules, shown every chunk before it is forwarded.
 pub(crate) trait Watch: Send + 'static {
     /// The server waits for the client's first message (PostgreSQL): the

@@ -7,8 +7,7 @@
 //! password (libmysqlclient refuses unless told `--get-server-public-key`).
 //! The relay ends such a connection.
 
-use crate::probe::postgres::watch::MESSAGE_MAX;
-use crate::probe::relay::{Cut, Watch};
+use crate::probe::relay::{Cut, Headers, Watch, MESSAGE_MAX};
 
 /// Reads the client's packets during the login on a plain connection.
 #[derive(Default)]
@@ -23,9 +22,8 @@ pub(crate) struct Login {
     len: usize,
     seq: u8,
     payload_start: Vec<u8>,
-    /// The server's packet header so far, then how much of its payload is left.
-    server_header: Vec<u8>,
-    server_left: usize,
+    /// The server's packet headers, read while the connection is plain.
+    server: Headers,
 }
 
 impl Login {
@@ -96,29 +94,18 @@ impl Watch for Login {
     /// [`MESSAGE_MAX`] is cut: sqlx reserves what is declared. Under TLS
     /// the packets cannot be read; the relay's byte limit still holds, and
     /// MySQL's packets cannot declare more than 16 MiB.
-    fn server(&mut self, mut bytes: &[u8]) -> Option<Cut> {
-        while !bytes.is_empty() && !self.tls {
-            if self.server_left > 0 {
-                let skip = self.server_left.min(bytes.len());
-                bytes = &bytes[skip..];
-                self.server_left -= skip;
-                continue;
-            }
-            let take = (4 - self.server_header.len()).min(bytes.len());
-            self.server_header.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.server_header.len() < 4 {
-                break;
-            }
-            let h = &self.server_header;
-            let len = usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16;
-            if len as u64 > MESSAGE_MAX {
-                return Some(Cut::Declared(len as u64));
-            }
-            self.server_left = len;
-            self.server_header.clear();
+    fn server(&mut self, bytes: &[u8]) -> Option<Cut> {
+        if self.tls {
+            return None;
         }
-        None
+        // A 3-byte little-endian payload length and a sequence number.
+        self.server.feed(bytes, 4, |h| {
+            let len = u64::from(h[0]) | u64::from(h[1]) << 8 | u64::from(h[2]) << 16;
+            match len <= MESSAGE_MAX {
+                true => Ok(len),
+                false => Err(len),
+            }
+        })
     }
 }
 

@@ -154,12 +154,9 @@ pub(crate) fn sql_truth(answer: Option<Option<bool>>) -> Result<(), crate::not_r
 /// For PostgreSQL and MySQL alike.
 pub(crate) fn sql_cut(cut: crate::probe::relay::Cut) -> crate::not_ready::NotReady {
     use crate::not_ready::{Class, NotReady};
-    use crate::probe::relay::{Cut, ANSWER_MAX};
+    use crate::probe::relay::{Cut, ANSWER_MAX, MESSAGE_MAX};
     let size = match cut {
-        Cut::Declared(len) => format!(
-            "a row of {len} bytes (over {} MiB)",
-            watch::MESSAGE_MAX >> 20
-        ),
+        Cut::Declared(len) => format!("a row of {len} bytes (over {} MiB)", MESSAGE_MAX >> 20),
         _ => format!("over {} MiB of rows", ANSWER_MAX >> 20),
     };
     NotReady::new(Class::BadCheck, format!("--sql answered with {size}; cut off"))

@@ -7,22 +7,12 @@
 //! ends the connection on a length no PostgreSQL sends these statements:
 //! over [`MESSAGE_MAX`] or under 4.
 
-use crate::probe::relay::{Cut, Watch};
+use crate::probe::relay::{Cut, Headers, Watch, MESSAGE_MAX};
 
-/// The longest message the gate takes: its statements answer in a few
-/// hundred bytes, an error in a few KiB; a `--sql` row this long is a check
-/// that reads too much. Each target's connection holds at most about three
-/// times this, so many hostile targets stay well within a small limit.
-pub(crate) const MESSAGE_MAX: u64 = 1 << 20;
-
-/// Reads the server's message headers.
+/// Reads the server's message headers: a type byte and a 4-byte length
+/// that counts itself.
 #[derive(Default)]
-pub(crate) struct Frames {
-    /// The message header so far (type and length).
-    header: Vec<u8>,
-    /// Bytes left of the current message's body.
-    left: u64,
-}
+pub(crate) struct Frames(Headers);
 
 impl Watch for Frames {
     const CLIENT_FIRST: bool = true;
@@ -31,29 +21,14 @@ impl Watch for Frames {
         None
     }
 
-    fn server(&mut self, mut bytes: &[u8]) -> Option<Cut> {
-        while !bytes.is_empty() {
-            if self.left > 0 {
-                let skip = (self.left as usize).min(bytes.len());
-                bytes = &bytes[skip..];
-                self.left -= skip as u64;
-                continue;
-            }
-            let take = (5 - self.header.len()).min(bytes.len());
-            self.header.extend_from_slice(&bytes[..take]);
-            bytes = &bytes[take..];
-            if self.header.len() < 5 {
-                break;
-            }
-            let h = &self.header;
+    fn server(&mut self, bytes: &[u8]) -> Option<Cut> {
+        self.0.feed(bytes, 5, |h| {
             let len = u64::from(u32::from_be_bytes([h[1], h[2], h[3], h[4]]));
-            if !(4..=MESSAGE_MAX).contains(&len) {
-                return Some(Cut::Declared(len));
+            match (4..=MESSAGE_MAX).contains(&len) {
+                true => Ok(len - 4),
+                false => Err(len),
             }
-            self.left = len - 4;
-            self.header.clear();
-        }
-        None
+        })
     }
 }
 
