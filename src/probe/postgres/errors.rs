@@ -1,31 +1,24 @@
-//! How PostgreSQL says no: SQLSTATEs, I/O and TLS errors turned into a
-//! reason class, a one-line reason and a hint. Authentication and unknown
-//! databases are permanent (`--fail-fast`); shutdown and recovery are not.
+//! How PostgreSQL says no: SQLSTATEs, I/O errors and what the relay cut,
+//! turned into a reason class, a one-line reason and a hint. Authentication
+//! and unknown databases are permanent (`--fail-fast`); shutdown and
+//! recovery are not.
 
 use crate::not_ready::{dns, is_dns_error, Class, NotReady};
 use crate::probe::relay::{Cut, ANSWER_MAX};
 use crate::text::error_chain;
 
-/// Classifies an error from querying.
-pub(super) fn classify(err: sqlx::Error, what: &str, user: &str, db: Option<&str>) -> NotReady {
-    classify_in(err, what, user, db, "query failed")
-}
-
 /// Classifies an error; `context` says what was going on ("login failed").
-pub(super) fn classify_in(
+pub(super) fn classify(
     err: sqlx::Error,
     what: &str,
     user: &str,
     db: Option<&str>,
     context: &str,
 ) -> NotReady {
-    if let Some(not_postgres) = not_postgres(&err, what) {
-        return not_postgres;
-    }
+    // sqlx speaks plain to the relay: TLS, and a server that is not
+    // PostgreSQL answering the SSL request, are the gate's own (`tls.rs`).
     match err {
-        sqlx::Error::Io(io) if is_tls_error(&io.to_string()) => tls(&io.to_string()),
         sqlx::Error::Io(io) => NotReady::from_io(&io, what),
-        sqlx::Error::Tls(e) => tls(&error_chain(&*e)),
         sqlx::Error::Database(db_err) => match db_err.code().as_deref() {
             Some("28000") if db_err.message().contains("no encryption") => NotReady::new(
                 Class::Auth,
@@ -49,35 +42,11 @@ pub(super) fn classify_in(
             let text = error_chain(&other);
             if is_dns_error(&text) {
                 dns(what, &text)
-            } else if is_tls_error(&text) {
-                tls(&text)
             } else {
                 NotReady::new(Class::Other, format!("{what}: {text}"))
             }
         }
     }
-}
-
-/// A server that answers the SSL request with anything but `S` or `N`
-/// (HTTP's `H`), or says `S` and then speaks no TLS (SSH's banner), is not
-/// PostgreSQL: say so, rather than blame a certificate.
-fn not_postgres(err: &sqlx::Error, what: &str) -> Option<NotReady> {
-    let text = match err {
-        sqlx::Error::Database(_) => return None,
-        other => error_chain(other),
-    };
-    let answer = match text.split_once("unexpected response from SSLRequest: ") {
-        Some((_, rest)) => format!("the byte {}", rest.split_whitespace().next().unwrap_or("?")),
-        None if text.contains("InvalidContentType") => "something that is not TLS".to_string(),
-        None => return None,
-    };
-    Some(
-        NotReady::new(
-            Class::Other,
-            format!("{what} is not a PostgreSQL server: it answered the SSL request with {answer}"),
-        )
-        .hint("check the host and port: is this PostgreSQL's port (5432), not HTTP, SSH or another service?"),
-    )
 }
 
 /// Why the relay ended a connection (`probe/relay.rs`).
@@ -92,12 +61,8 @@ pub(super) fn cut(cut: Cut, what: &str) -> NotReady {
     }
 }
 
-fn is_tls_error(text: &str) -> bool {
-    let t = text.to_ascii_lowercase();
-    t.contains("certificate") || t.contains("tls") || t.contains("unknownissuer")
-}
-
-fn tls(detail: &str) -> NotReady {
+/// A certificate the gate's TLS (`tls.rs`) does not accept.
+pub(super) fn tls(detail: &str) -> NotReady {
     NotReady::new(Class::Tls, format!("TLS failed: {detail}"))
         .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
 }

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use self::url::{connect_options, socket_form, MAX_ATTEMPT_TIMEOUT};
+pub(crate) use self::url::{connect_options, socket_form, PemFiles, MAX_ATTEMPT_TIMEOUT};
 pub(crate) use session::PostgresProbe;
 
 use crate::options::{applies_to, err, ConfigError, Merge, Opt, Split, Takes};
@@ -188,6 +188,9 @@ pub(crate) struct Requirements {
     pub(crate) sql: Option<String>,
     /// `--sql-as-superuser`: a superuser connection may run `--sql`.
     pub(crate) sql_as_superuser: bool,
+    /// The PEM files of libpq's `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`,
+    /// which a URL's own parameters override.
+    pub(crate) libpq_pem: PemFiles,
 }
 
 impl Requirements {
@@ -256,13 +259,17 @@ impl Requirements {
                     );
                 }
             }
-            for var in ["PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"] {
-                if let Some(path) = m.env.get(var) {
-                    let shown = shorten(path);
-                    crate::probe::tls::read_pem(path)
-                        .or_else(|e| err(var, format_args!("{shown:?} {e}")))?;
-                }
-            }
+            let pem = |var: &str| match m.env.get(var) {
+                None => Ok(None),
+                Some(path) => crate::probe::tls::read_pem(path)
+                    .map(Some)
+                    .or_else(|e| err(var, format_args!("{:?} {e}", shorten(path)))),
+            };
+            req.libpq_pem = PemFiles {
+                root: pem("PGSSLROOTCERT")?,
+                cert: pem("PGSSLCERT")?,
+                key: pem("PGSSLKEY")?,
+            };
         }
         req.sql_as_superuser = m.switch(&SQL_AS_SUPERUSER)?;
         if req.sql_as_superuser {
@@ -345,7 +352,8 @@ impl Planner {
     ) -> Result<(PostgresProbe, String), ConfigError> {
         let (mut options, files) =
             connect_options(url, self.attempt_timeout).or_else(|e| err(origin, e))?;
-        let tls = tls::Tls::new(options.get_ssl_mode(), &files).or_else(|e| err(origin, e))?;
+        let tls = tls::Tls::new(options.get_ssl_mode(), files, &self.plain.libpq_pem)
+            .or_else(|e| err(origin, e))?;
         let req = match extra {
             None => self.plain.clone(),
             Some(extra) => Arc::new(self.plain.with(extra)),

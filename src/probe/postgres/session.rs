@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 use sqlx::Connection;
 
-use super::errors::{classify, classify_in, cut};
+use super::errors::{classify, cut};
 use super::sql::{self, custom_check, judge_prisma, Ask, Status};
 use super::tls::Tls;
 use super::watch::Frames;
@@ -160,16 +160,7 @@ impl PostgresProbe {
                 superuser: None,
                 was_ready: false,
             }),
-            Err(e) => Err(match relay.cut() {
-                Some(c) => cut(c, &self.what),
-                None => classify_in(
-                    e,
-                    &self.what,
-                    self.options.get_username(),
-                    self.options.get_database(),
-                    "login failed",
-                ),
-            }),
+            Err(e) => Err(self.explain_in(&relay, e, "login failed")),
         }
     }
 
@@ -331,18 +322,28 @@ impl PostgresProbe {
     /// An error on a session: the relay's reason when it cut the
     /// connection, else what sqlx says.
     fn explain(&self, relay: &Verdict, err: sqlx::Error) -> NotReady {
+        self.explain_in(relay, err, "query failed")
+    }
+
+    /// [`Self::explain`], with what was going on ("login failed").
+    fn explain_in(&self, relay: &Verdict, err: sqlx::Error, context: &str) -> NotReady {
         match relay.cut() {
             Some(c) => cut(c, &self.what),
-            None => self.classify(err),
+            None => self.classify_in(err, context),
         }
     }
 
     fn classify(&self, err: sqlx::Error) -> NotReady {
+        self.classify_in(err, "query failed")
+    }
+
+    fn classify_in(&self, err: sqlx::Error, context: &str) -> NotReady {
         classify(
             err,
             &self.what,
             self.options.get_username(),
             self.options.get_database(),
+            context,
         )
     }
 }

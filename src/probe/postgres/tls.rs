@@ -6,10 +6,11 @@
 //! 5-byte header made a gate touch 4 GiB), and only a relay that sees the
 //! header can refuse it.
 //!
-//! The modes mean what they mean to sqlx, which read them before: `disable`
-//! and `allow` speak plain; `prefer` asks for TLS and takes a plain answer;
-//! `require` insists on TLS but verifies nothing; `verify-ca` checks the
-//! chain; `verify-full` the chain and the host name. The CA is `sslrootcert`
+//! The modes mean what they mean to libpq: `disable` and `allow` speak
+//! plain (`allow` never retries with TLS); `prefer` asks for TLS and takes a
+//! plain answer; `require` insists on TLS and verifies nothing, unless a
+//! root certificate is given, then the chain as `verify-ca` does;
+//! `verify-ca` checks the chain; `verify-full` the chain and the host name. The CA is `sslrootcert`
 //! (else `PGSSLROOTCERT`, else the public roots); `sslcert` and `sslkey`
 //! (else `PGSSLCERT`, `PGSSLKEY`) are the client's certificate. As with
 //! libpq, a Unix socket never uses TLS.
@@ -26,7 +27,7 @@ use crate::probe::relay::Io;
 use crate::probe::tls::{client_config, Identity, TlsSetupError, Verify};
 
 /// libpq's SSLRequest: length 8, code 80877103.
-pub(super) const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
+const SSL_REQUEST: [u8; 8] = [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f];
 
 /// How a target's connections speak TLS, decided once at start.
 #[derive(Clone)]
@@ -37,28 +38,16 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
-    /// Reads the PEM files (the URL's, else libpq's variables) and builds
-    /// the client configuration; the error names the parameter.
-    pub(crate) fn new(mode: PgSslMode, files: &PemFiles) -> Result<Tls, String> {
+    /// Builds the client configuration from the URL's PEM files, else
+    /// libpq's variables' (both read at start); the error names the
+    /// parameter.
+    pub(crate) fn new(mode: PgSslMode, url: PemFiles, libpq: &PemFiles) -> Result<Tls, String> {
         if matches!(mode, PgSslMode::Disable | PgSslMode::Allow) {
             return Ok(Tls { mode, config: None });
         }
-        let read =
-            |given: &Option<String>, param: &str, var: &str| -> Result<Option<Vec<u8>>, String> {
-                let (path, name) = match given {
-                    Some(path) => (path.clone(), param.to_string()),
-                    None => match std::env::var(var) {
-                        Ok(path) if !path.is_empty() => (path, var.to_string()),
-                        _ => return Ok(None),
-                    },
-                };
-                crate::probe::tls::read_pem(&path).map(Some).map_err(|why| {
-                    format!("has {name}={:?}, which {why}", crate::text::shorten(&path))
-                })
-            };
-        let root = read(&files.root, "sslrootcert", "PGSSLROOTCERT")?;
-        let cert = read(&files.cert, "sslcert", "PGSSLCERT")?;
-        let key = read(&files.key, "sslkey", "PGSSLKEY")?;
+        let root = url.root.or_else(|| libpq.root.clone());
+        let cert = url.cert.or_else(|| libpq.cert.clone());
+        let key = url.key.or_else(|| libpq.key.clone());
         let identity = match (&cert, &key) {
             (Some(cert_pem), Some(key_pem)) => Some(Identity { cert_pem, key_pem }),
             (None, None) => None,
@@ -177,8 +166,7 @@ fn handshake_failed(e: &std::io::Error, what: &str) -> NotReady {
                 .hint("the certificate's subjectAltName does not hold the host in the URL (its CN is not read, as browsers do not): connect by a name it holds, reissue it with subjectAltName=DNS:host, or use sslmode=verify-ca")
         }
         Some(rustls::Error::InvalidCertificate(_)) | Some(rustls::Error::NoCertificatesPresented) => {
-            NotReady::new(Class::Tls, format!("TLS failed: {text}"))
-                .hint("the server's certificate is not trusted or names another host: set sslrootcert=PATH to its CA in the URL, or check sslmode")
+            super::errors::tls(&text)
         }
         Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
             not_postgres(what, "S, then something that is not TLS")

@@ -71,18 +71,9 @@ pub(crate) fn connect_options(
                 })?;
                 opts = opts.ssl_mode(mode);
             }
-            "sslrootcert" => {
-                readable(&value, "sslrootcert")?;
-                files.root = Some(value);
-            }
-            "sslcert" => {
-                readable(&value, "sslcert")?;
-                files.cert = Some(value);
-            }
-            "sslkey" => {
-                readable(&value, "sslkey")?;
-                files.key = Some(value);
-            }
+            "sslrootcert" => files.root = Some(pem(&value, "sslrootcert")?),
+            "sslcert" => files.cert = Some(pem(&value, "sslcert")?),
+            "sslkey" => files.key = Some(pem(&value, "sslkey")?),
             "host" if value.starts_with('/') => opts = opts.socket(&value),
             "host" => opts = opts.host(&value),
             "port" => match value.parse::<u16>() {
@@ -145,13 +136,14 @@ pub(crate) fn connect_options(
     Ok((opts, files))
 }
 
-/// The PEM files a URL names: libpq's `sslrootcert`, `sslcert` and
-/// `sslkey` (the gate does TLS itself: `postgres/tls.rs`).
-#[derive(Debug, Default)]
+/// The PEM files libpq's `sslrootcert`, `sslcert` and `sslkey` name (in a
+/// URL, or `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`), their contents read
+/// once at start (the gate does TLS itself: `postgres/tls.rs`).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct PemFiles {
-    pub(crate) root: Option<String>,
-    pub(crate) cert: Option<String>,
-    pub(crate) key: Option<String>,
+    pub(crate) root: Option<Vec<u8>>,
+    pub(crate) cert: Option<Vec<u8>>,
+    pub(crate) key: Option<Vec<u8>>,
 }
 
 /// Parses libpq's `options` value: `-c key=value`, `-ckey=value` or
@@ -190,10 +182,9 @@ fn parse_options(value: &str) -> Result<Vec<(String, String)>, String> {
     Ok(settings)
 }
 
-/// A PEM file named by the URL: readable now, bounded, not a FIFO.
-fn readable(path: &str, param: &str) -> Result<(), String> {
+/// A PEM file named by the URL, read once now: bounded, not a FIFO.
+fn pem(path: &str, param: &str) -> Result<Vec<u8>, String> {
     crate::probe::tls::read_pem(path)
-        .map(drop)
         .map_err(|why| format!("has {param}={:?}, which {why}", shorten(path)))
 }
 
