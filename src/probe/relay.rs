@@ -165,16 +165,12 @@ pub(crate) async fn dial<W: Watch>(
 /// sqlx connects to the abstract socket `base` + `suffix` (PostgreSQL adds
 /// `/.s.PGSQL.<port>` to the directory it is given); returns `base` and
 /// what the relay will have seen. `what` names the server in the error.
-pub(crate) fn start<S, W>(
-    server: S,
+pub(crate) fn start<W: Watch>(
+    server: Box<dyn Io>,
     watch: W,
     suffix: &str,
     what: &str,
-) -> Result<(std::path::PathBuf, Verdict), NotReady>
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    W: Watch,
-{
+) -> Result<(std::path::PathBuf, Verdict), NotReady> {
     let base = format!("\0readygate-{}-{:016x}", std::process::id(), random());
     let listener = UnixListener::bind(format!("{base}{suffix}")).map_err(|e| {
         NotReady::new(
@@ -205,14 +201,12 @@ where
 }
 
 /// Forwards both ways until either side closes or a rule is broken.
-async fn pump<S, W>(client: UnixStream, server: S, watch: W, verdict: Verdict)
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    W: Watch,
-{
+async fn pump<W: Watch>(client: UnixStream, server: Box<dyn Io>, watch: W, verdict: Verdict) {
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_server, mut to_server) = tokio::io::split(server);
-    let watch = Arc::new(Mutex::new(watch));
+    // Both directions are polled by this one task; the lock is never
+    // held across an await.
+    let watch = Mutex::new(watch);
     let rules =
         |f: &dyn Fn(&mut W) -> Option<Cut>| f(&mut watch.lock().unwrap_or_else(|p| p.into_inner()));
     // Bytes the server sent since the client last wrote.
